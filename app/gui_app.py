@@ -1,0 +1,60 @@
+"""Create the QApplication and the main window; optionally render a screenshot and exit."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from .errors import UserFacingError
+
+SCREENSHOT_TIMEOUT_S = 300.0
+
+
+def _configure_pyqtgraph() -> None:
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+
+def run_application(*, files, demo: bool, screenshot: str | None, panel: str | None) -> int:
+    """Run the GUI event loop (or, with ``screenshot``, render once and return)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("BatteryScope")
+    app.setOrganizationName("BatteryScope")
+    _configure_pyqtgraph()
+    from .main_window import MainWindow
+
+    window = MainWindow(show_dialogs=screenshot is None)
+    window.show()
+    if demo:
+        window.open_demo()
+    if files:
+        window.open_files(files)
+    if screenshot:
+        return _screenshot(app, window, Path(screenshot), panel)
+    app.aboutToQuit.connect(lambda: window.runner.stop_all(timeout_s=5.0))
+    return app.exec()
+
+
+def _screenshot(app, window, out: Path, panel: str | None) -> int:
+    errors: list[str] = []
+    window.loadFailed.connect(errors.append)
+    deadline = time.monotonic() + SCREENSHOT_TIMEOUT_S
+    app.processEvents()
+    while window.runner.running and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(10):
+        app.processEvents()
+    if panel:
+        window.show_panel(panel)
+        app.processEvents()
+    pixmap = window.grab()
+    if not pixmap.save(str(out), "PNG"):
+        raise UserFacingError(f"cannot write screenshot {out}")
+    window.close()
+    for message in errors:
+        print(f"batteryscope: error: {message}", file=sys.stderr)
+    return 2 if errors else 0

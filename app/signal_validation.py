@@ -1,0 +1,49 @@
+"""Sanity checks on a freshly loaded signal, so a corrupt file fails at open, clearly.
+
+A reader may accept a damaged header and hand back a signal whose shape is nonsense
+(zero-sized, or petabytes) or whose data cannot actually be read. These checks catch
+that before anything is displayed or computed.
+"""
+from __future__ import annotations
+
+import math
+
+from .errors import FileLoadError
+
+#: A dataset may not declare more than this many times its file size in bytes
+#: (HDF5/Zarr compress, so some headroom is needed; corrupt headers declare far more).
+MAX_DECLARED_TO_FILE_RATIO = 2000.0
+#: Absolute ceiling on the declared size of one dataset.
+MAX_DECLARED_BYTES = 1 << 44  # 16 TiB
+
+
+def validate_loaded(signal, path) -> None:
+    """Raise :class:`FileLoadError` if ``signal`` cannot be a real dataset from ``path``."""
+    from .hyperspy_adapter import path_size
+
+    data = signal.data
+    shape = tuple(int(n) for n in data.shape)
+    if len(shape) == 0 or any(n <= 0 for n in shape):
+        raise FileLoadError(path, f"holds an empty dataset (shape {shape})")
+    declared = math.prod(shape) * data.dtype.itemsize
+    on_disk = max(path_size(path), 1)
+    if declared > MAX_DECLARED_BYTES or declared > MAX_DECLARED_TO_FILE_RATIO * on_disk:
+        raise FileLoadError(path, f"header declares {declared / 1e9:.3g} GB of data but the file "
+                                  f"holds {on_disk / 1e6:.3g} MB (corrupt header)")
+    for ax in signal.axes_manager._axes:
+        scale = getattr(ax, "scale", 1.0)
+        if scale is not None and not math.isfinite(float(scale)):
+            raise FileLoadError(path, f"axis {ax.name!r} has a non-finite calibration (corrupt header)")
+    if getattr(signal, "_lazy", False):
+        _probe_lazy(signal, path, shape)
+
+
+def _probe_lazy(signal, path, shape) -> None:
+    """Read the first and last element of a lazy dataset: a truncated file fails here."""
+    data = signal.data
+    try:
+        data[(0,) * len(shape)].compute()
+        data[tuple(n - 1 for n in shape)].compute()
+    except (Exception, MemoryError) as exc:  # the reader's own error type varies by format
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FileLoadError(path, f"data cannot be read, file is truncated or corrupt ({text})") from exc

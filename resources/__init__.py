@@ -1,0 +1,1 @@
+"""Package data: icons, style sheets, default settings."""

@@ -1,0 +1,27 @@
+"""Test configuration: headless Qt, and no test may leave top-level windows behind."""
+import os
+
+os.environ["QT_QPA_PLATFORM"] = "offscreen"  # headless, whatever the developer's session has
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def no_leaked_windows(qapp):
+    """Fail a GUI test that leaves visible top-level windows open (napari's habit)."""
+    before = {id(w) for w in qapp.topLevelWidgets() if w.isVisible()}
+    yield
+    qapp.processEvents()
+    leaked = [w for w in qapp.topLevelWidgets() if w.isVisible() and id(w) not in before]
+    for w in leaked:
+        w.close()
+    assert not leaked, f"test left windows open: {[type(w).__name__ for w in leaked]}"
+
+
+@pytest.fixture
+def demo_cache(tmp_path_factory, monkeypatch):
+    """Point the demo cache at a per-session temporary folder."""
+    cache = tmp_path_factory.getbasetemp() / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache

@@ -1,0 +1,1 @@
+"""Reusable Qt components: given arrays, calibrations and settings; emit signals. Never import the app."""
