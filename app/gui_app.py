@@ -16,10 +16,21 @@ def _configure_pyqtgraph() -> None:
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 
+#: Qt messages that are harmless and would only alarm a user on the terminal.
+BENIGN_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def _qt_message_handler(mode, context, message) -> None:
+    if not any(message.startswith(m) for m in BENIGN_QT_MESSAGES):
+        print(f"Qt: {message}", file=sys.stderr)
+
+
 def run_application(*, files, demo: bool, screenshot: str | None, panel: str | None) -> int:
     """Run the GUI event loop (or, with ``screenshot``, render once and return)."""
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
+    qInstallMessageHandler(_qt_message_handler)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("BatteryScope")
     app.setOrganizationName("BatteryScope")

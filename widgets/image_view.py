@@ -30,6 +30,8 @@ class ImageView(QWidget):
         self.plot = self._glw.addPlot()
         self.plot.setAspectLocked(True)
         self.plot.invertY(True)
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)  # units are in the label
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image_item)
         self.histogram = pg.HistogramLUTItem(image=self.image_item)

@@ -20,6 +20,8 @@ class SpectrumView(QWidget):
         self.plot_widget = pg.PlotWidget(background="w")
         self.plot = self.plot_widget.getPlotItem()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
+        for side in ("bottom", "left"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)  # units are in the label
         self.legend = self.plot.addLegend()
         self.traces: dict[str, pg.PlotDataItem] = {}
         layout = QVBoxLayout(self)
