@@ -18,6 +18,15 @@ from .jobs import JobRunner
 from .loading import load_demo_job, load_files_job
 
 
+def _format_value(value) -> str:
+    """Metadata value for display: 5 significant digits, units where known."""
+    if isinstance(value, dict) and "value" in value:
+        return f"{value['value']:.5g} {value.get('units', '')}".strip()
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    return str(value)
+
+
 class MainWindow(QMainWindow):
     """BatteryScope's main window.
 
@@ -59,13 +68,19 @@ class MainWindow(QMainWindow):
 
     def _build_docks(self) -> None:
         self.document_list = QListWidget()
+        self.document_list.setWordWrap(True)
+        self.document_list.setAlternatingRowColors(True)
+        self.document_list.setSpacing(2)
+        self.document_list.setTextElideMode(Qt.ElideMiddle)
         self.document_list.currentRowChanged.connect(self.show_document)
         dock = QDockWidget("Documents", self)
         dock.setObjectName("documents_dock")
         dock.setWidget(self.document_list)
+        dock.setMinimumWidth(260)
         self.addDockWidget(Qt.LeftDockWidgetArea, dock)
         self.metadata_tree = QTreeWidget()
         self.metadata_tree.setHeaderLabels(["Property", "Value"])
+        self.metadata_tree.setMinimumWidth(330)
         dock = QDockWidget("Metadata", self)
         dock.setObjectName("metadata_dock")
         dock.setWidget(self.metadata_tree)
@@ -192,9 +207,7 @@ class MainWindow(QMainWindow):
                                                f"{a.offset:.5g} ({role})"])
         acq = QTreeWidgetItem(tree, ["Acquisition", ""])
         for key, value in document.acquisition.items():
-            if isinstance(value, dict):
-                value = f"{value['value']:.5g} {value['units']}"
-            QTreeWidgetItem(acq, [key, str(value)])
+            QTreeWidgetItem(acq, [key, _format_value(value)])
         tree.expandAll()
         tree.resizeColumnToContents(0)
 

@@ -37,7 +37,7 @@ def test_open_file_shows_calibrated_document(window, qtbot, image_file):
     assert "image" in window.document_list.item(0).text()
     np.testing.assert_array_equal(window.image_view.image_item.image[:, 0], np.arange(40))
     texts = _tree_texts(window.metadata_tree)
-    assert "beam_energy_keV" in texts and "200.0" in texts
+    assert "beam_energy_keV" in texts and "200" in texts and "0.1 nm" in texts
 
 
 def test_hover_reads_calibrated_position_and_value(window, qtbot, image_file):
