@@ -132,7 +132,17 @@ def load_signals(path, *, lazy: bool | None = None, lazy_fraction: float = DEFAU
     hs = import_hyperspy()
     try:
         with quiet_hyperspy():
-            loaded = hs.load(str(path), lazy=lazy, escape_square_brackets=True)
+            try:
+                loaded = hs.load(str(path), lazy=lazy, escape_square_brackets=True)
+            except Exception as exc:
+                # some readers cannot open lazily (MSA: NotImplementedError; PNG: TypeError
+                # from dask): a file that fits the memory budget is read eagerly instead
+                if not lazy:
+                    raise
+                if path_size(path) > lazy_fraction * total_memory_bytes():
+                    raise FileLoadError(path, "too large to open: this format cannot be read "
+                                              "lazily and the file exceeds the memory budget") from exc
+                loaded = hs.load(str(path), lazy=False, escape_square_brackets=True)
     except FileLoadError:
         raise
     except (Exception, MemoryError) as exc:  # readers raise anything from struct.error to KeyError

@@ -88,6 +88,8 @@ def test_written_by_rosettasciio_opens_with_same_data(tmp_path, ext, make, calib
     np.testing.assert_array_equal(got.reshape(original.data.shape), original.data)
     desc = describe(loaded, path)
     assert desc["shape"] == list(got.shape)
+    lazy_desc = describe(load_signals(path, lazy=True)[0], path)  # as `batteryscope info` opens it
+    assert lazy_desc["shape"] == desc["shape"] and lazy_desc["axes"] == desc["axes"]
     if calibrated:
         want = [(a.scale, a.offset, a.units) for a in original.axes_manager._axes]
         have = [(ax["scale"], ax["offset"], ax["units"]) for ax in desc["axes"]]
