@@ -130,6 +130,9 @@ def load_signals(path, *, lazy: bool | None = None, lazy_fraction: float = DEFAU
     if lazy is None:
         lazy = path_size(path) > lazy_fraction * total_memory_bytes()
     hs = import_hyperspy()
+    from .signal_validation import check_declared_size, validate_loaded
+
+    check_declared_size(path)
     try:
         with quiet_hyperspy():
             try:
@@ -150,7 +153,6 @@ def load_signals(path, *, lazy: bool | None = None, lazy_fraction: float = DEFAU
     signals = loaded if isinstance(loaded, list) else [loaded]
     if not signals:
         raise FileLoadError(path, "the file holds no datasets")
-    from .signal_validation import validate_loaded
     for s in signals:
         validate_loaded(s, path)
     return signals

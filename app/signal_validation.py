@@ -47,3 +47,44 @@ def _probe_lazy(signal, path, shape) -> None:
     except (Exception, MemoryError) as exc:  # the reader's own error type varies by format
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FileLoadError(path, f"data cannot be read, file is truncated or corrupt ({text})") from exc
+
+
+def _reader_module(path):
+    """The rosettasciio reader module for ``path``'s extension, if exactly one claims it."""
+    import importlib
+
+    import rsciio
+
+    ext = path.suffix.lower().lstrip(".")
+    plugins = [p for p in rsciio.IO_PLUGINS if ext in (e.lower() for e in p["file_extensions"])]
+    return importlib.import_module(plugins[0]["api"]) if len(plugins) == 1 else None
+
+
+def check_declared_size(path) -> None:
+    """Refuse a file whose header declares absurdly much data, before HyperSpy sees it.
+
+    HyperSpy builds every axis as ``np.arange(size)``: a corrupt DigitalMicrograph header
+    declaring 2^30 channels made it allocate 24 GB and the process was killed by the
+    kernel (seen here). The rosettasciio reader is therefore asked first, lazily (header
+    only, no data read), what shapes the file declares.
+    """
+    from .hyperspy_adapter import path_size, quiet_hyperspy
+
+    reader = _reader_module(path)
+    if reader is None:
+        return
+    try:
+        with quiet_hyperspy():
+            datasets = reader.file_reader(str(path), lazy=True)
+    except Exception:  # no lazy support, or corrupt: the real load reports the reason
+        return
+    on_disk = max(path_size(path), 1)
+    for d in datasets:
+        sizes = [int(ax.get("size", 1)) for ax in d.get("axes", [])]
+        itemsize = getattr(getattr(d.get("data"), "dtype", None), "itemsize", 1)
+        declared = math.prod(sizes) * itemsize
+        if any(n <= 0 for n in sizes):
+            raise FileLoadError(path, f"header declares an empty dataset (sizes {sizes})")
+        if declared > MAX_DECLARED_BYTES or declared > MAX_DECLARED_TO_FILE_RATIO * on_disk:
+            raise FileLoadError(path, f"header declares {declared / 1e9:.3g} GB of data (axis sizes "
+                                      f"{sizes}) but the file holds {on_disk / 1e6:.3g} MB (corrupt header)")
