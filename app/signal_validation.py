@@ -49,6 +49,40 @@ def _probe_lazy(signal, path, shape) -> None:
         raise FileLoadError(path, f"data cannot be read, file is truncated or corrupt ({text})") from exc
 
 
+MRC_EXTENSIONS = (".mrc", ".mrcs", ".ali", ".st", ".rec")
+#: MRC MODE → bytes per voxel (MRC2014; 0 is int8, 6 uint16, 12 float16).
+MRC_MODE_BYTES = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2}
+
+
+def _check_mrc_header(path) -> None:
+    """MRC: NX·NY·NZ·bytes + 1024 + extended header must equal the file size.
+
+    rosettasciio's MRC reader memory-maps whatever the header declares and hangs on a
+    corrupt NX (seen in the corruption survey: NX = 2^30 or -1 never returned).
+    """
+    import struct
+
+    from .hyperspy_adapter import path_size
+
+    with open(path, "rb") as fh:
+        header = fh.read(1024)
+    if len(header) < 1024:
+        raise FileLoadError(path, f"file is truncated: {len(header)} bytes, an MRC header alone is 1024")
+    nx, ny, nz, mode = struct.unpack("<4i", header[:16])
+    if mode not in MRC_MODE_BYTES:  # maybe big-endian
+        nx, ny, nz, mode = struct.unpack(">4i", header[:16])
+        nsymbt = struct.unpack(">i", header[92:96])[0]
+    else:
+        nsymbt = struct.unpack("<i", header[92:96])[0]
+    if mode not in MRC_MODE_BYTES or min(nx, ny, nz) < 1 or nsymbt < 0:
+        raise FileLoadError(path, f"corrupt MRC header (NX={nx}, NY={ny}, NZ={nz}, MODE={mode})")
+    declared = 1024 + nsymbt + nx * ny * nz * MRC_MODE_BYTES[mode]
+    actual = path_size(path)
+    if declared > actual:
+        raise FileLoadError(path, f"file is truncated or its MRC header is corrupt: header declares "
+                                  f"{declared} bytes ({nx}×{ny}×{nz}, MODE {mode}), file holds {actual}")
+
+
 def _reader_module(path):
     """The rosettasciio reader module for ``path``'s extension, if exactly one claims it."""
     import importlib
@@ -70,6 +104,8 @@ def check_declared_size(path) -> None:
     """
     from .hyperspy_adapter import path_size, quiet_hyperspy
 
+    if path.suffix.lower() in MRC_EXTENSIONS:
+        _check_mrc_header(path)
     reader = _reader_module(path)
     if reader is None:
         return

@@ -179,3 +179,15 @@ def test_zspy_array_header_claiming_terabytes(tmp_path):
     result = _outcome(path)
     assert isinstance(result, FileLoadError)
     _assert_clear(result, path)
+
+
+@pytest.mark.parametrize("nx", [(1 << 30) + 32, -1])
+def test_mrc_header_with_impossible_size(tmp_path, nx):
+    good = make_mrc(tmp_path / "good.mrc")
+    raw = bytearray(good.read_bytes())
+    raw[0:4] = struct.pack("<i", nx)  # NX: the survey saw rosettasciio hang on these
+    bad = tmp_path / "huge.mrc"
+    bad.write_bytes(bytes(raw))
+    result = _outcome(bad)
+    assert isinstance(result, FileLoadError)
+    _assert_clear(result, bad)
