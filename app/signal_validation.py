@@ -34,8 +34,25 @@ def validate_loaded(signal, path) -> None:
         scale = getattr(ax, "scale", 1.0)
         if scale is not None and not math.isfinite(float(scale)):
             raise FileLoadError(path, f"axis {ax.name!r} has a non-finite calibration (corrupt header)")
+    _check_msa_points(signal, path, shape)
     if getattr(signal, "_lazy", False):
         _probe_lazy(signal, path, shape)
+
+
+def _check_msa_points(signal, path, shape) -> None:
+    """EMSA/MSA: the reader ignores #NPOINTS, so a truncated file loads short, silently."""
+    from pathlib import Path
+
+    if Path(path).suffix.lower() not in (".msa", ".ems", ".emsa", ".mas"):
+        return
+    declared = signal.original_metadata.get_item("NPOINTS", None)
+    try:
+        declared = int(float(declared))
+    except (TypeError, ValueError):
+        return
+    if declared != shape[-1]:
+        raise FileLoadError(path, f"file is truncated or corrupt: header declares {declared} "
+                                  f"channels (#NPOINTS) but {shape[-1]} are present")
 
 
 def _probe_lazy(signal, path, shape) -> None:
