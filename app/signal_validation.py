@@ -19,17 +19,11 @@ MAX_DECLARED_BYTES = 1 << 44  # 16 TiB
 
 def validate_loaded(signal, path) -> None:
     """Raise :class:`FileLoadError` if ``signal`` cannot be a real dataset from ``path``."""
-    from .hyperspy_adapter import path_size
-
     data = signal.data
     shape = tuple(int(n) for n in data.shape)
     if len(shape) == 0 or any(n <= 0 for n in shape):
         raise FileLoadError(path, f"holds an empty dataset (shape {shape})")
-    declared = math.prod(shape) * data.dtype.itemsize
-    on_disk = max(path_size(path), 1)
-    if declared > MAX_DECLARED_BYTES or declared > MAX_DECLARED_TO_FILE_RATIO * on_disk:
-        raise FileLoadError(path, f"header declares {declared / 1e9:.3g} GB of data but the file "
-                                  f"holds {on_disk / 1e6:.3g} MB (corrupt header)")
+    _refuse_absurd_size(path, shape, data.dtype.itemsize)
     for ax in signal.axes_manager._axes:
         scale = getattr(ax, "scale", 1.0)
         if scale is not None and not math.isfinite(float(scale)):
@@ -119,7 +113,7 @@ def check_declared_size(path) -> None:
     kernel (seen here). The rosettasciio reader is therefore asked first, lazily (header
     only, no data read), what shapes the file declares.
     """
-    from .hyperspy_adapter import path_size, quiet_hyperspy
+    from .hyperspy_adapter import quiet_hyperspy
 
     if path.suffix.lower() in MRC_EXTENSIONS:
         _check_mrc_header(path)
@@ -131,13 +125,19 @@ def check_declared_size(path) -> None:
             datasets = reader.file_reader(str(path), lazy=True)
     except Exception:  # no lazy support, or corrupt: the real load reports the reason
         return
-    on_disk = max(path_size(path), 1)
     for d in datasets:
         sizes = [int(ax.get("size", 1)) for ax in d.get("axes", [])]
-        itemsize = getattr(getattr(d.get("data"), "dtype", None), "itemsize", 1)
-        declared = math.prod(sizes) * itemsize
         if any(n <= 0 for n in sizes):
             raise FileLoadError(path, f"header declares an empty dataset (sizes {sizes})")
-        if declared > MAX_DECLARED_BYTES or declared > MAX_DECLARED_TO_FILE_RATIO * on_disk:
-            raise FileLoadError(path, f"header declares {declared / 1e9:.3g} GB of data (axis sizes "
-                                      f"{sizes}) but the file holds {on_disk / 1e6:.3g} MB (corrupt header)")
+        _refuse_absurd_size(path, sizes, getattr(getattr(d.get("data"), "dtype", None), "itemsize", 1))
+
+
+def _refuse_absurd_size(path, sizes, itemsize: int) -> None:
+    """Raise if ``sizes`` × ``itemsize`` bytes cannot come from a file this small."""
+    from .hyperspy_adapter import path_size
+
+    declared = math.prod(sizes) * itemsize
+    on_disk = max(path_size(path), 1)
+    if declared > MAX_DECLARED_BYTES or declared > MAX_DECLARED_TO_FILE_RATIO * on_disk:
+        raise FileLoadError(path, f"header declares {declared / 1e9:.3g} GB of data (axis sizes "
+                                  f"{list(sizes)}) but the file holds {on_disk / 1e6:.3g} MB (corrupt header)")
