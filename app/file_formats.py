@@ -116,23 +116,15 @@ def _sniff_bytes(head: bytes) -> str:
 
 
 def _sniff_text(head: bytes) -> str:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text = head.decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes anything
-            return "unknown"
-        if any(ord(c) < 9 for c in text[:256]):
-            return "unknown"
+    text = head.decode("latin-1")  # decodes any bytes; UTF-8 text keeps its ASCII markers
+    if any(ord(c) < 9 or 14 <= ord(c) < 32 for c in text[:1024]):
+        return "unknown"
     stripped = text.lstrip()
     if stripped.upper().startswith("#FORMAT"):
         return "emsa-text"
     if stripped.startswith("<?xml") and "ObjectInfo" in text:
         return "emi-xml"
-    if not any(ord(c) < 9 or 14 <= ord(c) < 32 for c in text[:1024]):
-        return "text"
-    return "unknown"
+    return "text"
 
 
 def sniff_content(path: Path) -> str:
