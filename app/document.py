@@ -37,6 +37,20 @@ class Result:
     provenance: list[ProvenanceStep]
 
 
+@dataclass(frozen=True)
+class ArrayResult:
+    """A derived array with its calibrations, kept as plain numpy until it is saved.
+
+    ``axes`` are in array order; ``signal_type`` is "EELS" for spectra, "image" for maps.
+    """
+
+    data: object
+    axes: tuple
+    title: str
+    signal_type: str = ""
+    quantity: str = ""
+
+
 class Document:
     """A dataset opened in BatteryScope.
 
@@ -60,6 +74,9 @@ class Document:
             default = f"{self.source_path.name} — {title}"
         self.name = name or default
         self.rois: list = []
+        #: The whole dataset as a numpy array once a lazily opened file has been read
+        #: into memory in the background (see block_reading); None until then.
+        self.in_memory = None
         self.results: dict[str, Result] = {}
         self.provenance: list[ProvenanceStep] = list(provenance or [])
         if not self.provenance:
@@ -80,6 +97,11 @@ class Document:
     @property
     def is_lazy(self) -> bool:
         return bool(getattr(self.signal, "_lazy", False))
+
+    @property
+    def data(self):
+        """The array to compute on: in memory when available, else the (lazy) signal data."""
+        return self.in_memory if self.in_memory is not None else self.signal.data
 
     @property
     def acquisition(self) -> dict:

@@ -33,6 +33,11 @@ class JobContext:
         self.raise_if_cancelled()
         self._signals.progress.emit(self._job_id, float(fraction), message)
 
+    def partial(self, value) -> None:
+        """Hand an intermediate result to the GUI (e.g. a navigator filled so far)."""
+        self.raise_if_cancelled()
+        self._signals.partial.emit(self._job_id, value)
+
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
@@ -49,6 +54,7 @@ class JobSignals(QObject):
     finished = Signal(int, object)         # job_id, result
     failed = Signal(int, object, str)      # job_id, exception, traceback text
     cancelled = Signal(int)                # job_id
+    partial = Signal(int, object)          # job_id, intermediate result
 
 
 class Job(QRunnable):
@@ -92,16 +98,18 @@ class JobRunner(QObject):
         self._jobs: dict[int, tuple[Job, dict]] = {}
 
     def start(self, function, *args, on_done=None, on_error=None, on_progress=None,
-              on_cancelled=None, **kwargs) -> Job:
+              on_cancelled=None, on_partial=None, **kwargs) -> Job:
         """Run ``function(context, *args, **kwargs)``; callbacks get (result) / (exc, tb) /
-        (fraction, message) / ()."""
+        (fraction, message) / () / (intermediate value)."""
         job = Job(function, *args, **kwargs)
-        callbacks = dict(done=on_done, error=on_error, progress=on_progress, cancelled=on_cancelled)
+        callbacks = dict(done=on_done, error=on_error, progress=on_progress, cancelled=on_cancelled,
+                         partial=on_partial)
         self._jobs[job.job_id] = (job, callbacks)
         job.signals.finished.connect(self._finished)
         job.signals.failed.connect(self._failed)
         job.signals.progress.connect(self._progress)
         job.signals.cancelled.connect(self._cancelled)
+        job.signals.partial.connect(self._partial)
         self._pool.start(job)
         return job
 
@@ -126,6 +134,12 @@ class JobRunner(QObject):
         cb = self._callback(job_id, "progress", pop=False)
         if cb:
             cb(fraction, message)
+
+    @Slot(int, object)
+    def _partial(self, job_id, value):
+        cb = self._callback(job_id, "partial", pop=False)
+        if cb:
+            cb(value)
 
     @Slot(int)
     def _cancelled(self, job_id):

@@ -1,7 +1,9 @@
 """What the main window shows first for a document, computed in a worker thread.
 
-For lazy (dask) data only reduced arrays are computed (a navigator image, a mean
-spectrum), never the whole dataset in memory.
+For lazy (dask) data only what is cheap is computed here: the first frame of a stack,
+or, for a spectrum image, nothing yet — its navigator and summed spectrum fill in as
+:mod:`~batteryscope.app.block_reading` reads the file, so the window never waits for a
+full pass over a large file before showing it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ class Preview:
     spectrum: np.ndarray | None = None
     spectrum_axis: AxisCalibration | None = None
     spectrum_title: str = ""
+    pending: bool = False   # True while a lazy spectrum image's navigator is still being read
 
 
 def _compute(array) -> np.ndarray:
@@ -29,9 +32,10 @@ def _compute(array) -> np.ndarray:
 
 
 def preview_of(document) -> Preview:
-    """Reduced, displayable arrays for ``document`` (may take seconds on large lazy data)."""
+    """Reduced, displayable arrays for ``document`` (cheap for lazy data)."""
     axes = document.axes
-    data = document.signal.data
+    data = document.data
+    lazy = hasattr(data, "compute")
     nav = [i for i, a in enumerate(axes) if a.navigate]
     sig = [i for i, a in enumerate(axes) if not a.navigate]
     if len(sig) == 2:
@@ -43,6 +47,11 @@ def preview_of(document) -> Preview:
         spectrum_axis = axes[sig[0]]
         if not nav:
             return Preview(spectrum=_compute(data), spectrum_axis=spectrum_axis, spectrum_title="spectrum")
+        if len(nav) == 2 and lazy:
+            placeholder = np.zeros((axes[nav[0]].size, axes[nav[1]].size), np.float32)  # filled as read
+            return Preview(image=placeholder, image_axes=(axes[nav[0]], axes[nav[1]]),
+                           image_title="total counts", spectrum_axis=spectrum_axis,
+                           spectrum_title="mean spectrum", pending=True)
         total = _compute(data.sum(axis=sig[0]))
         mean_spectrum = _compute(data.mean(axis=tuple(nav)))
         image_axes = (axes[nav[0]], axes[nav[1]]) if len(nav) >= 2 else None

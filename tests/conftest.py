@@ -7,6 +7,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory, monkeypatch):
+    """Every test gets its own settings folder: never read or write the developer's."""
+    config = tmp_path_factory.mktemp("xdg-config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config / "batteryscope" / "settings.json"
+
+
 @pytest.fixture
 def no_leaked_windows(qapp):
     """Fail a GUI test that leaves visible top-level windows open (napari's habit)."""

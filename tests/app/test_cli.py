@@ -98,3 +98,30 @@ def test_check_display_variants(tmp_path):
         check_display({})
     with pytest.raises(NoDisplayError, match="cannot connect"):
         check_display({"DISPLAY": ":987"})
+
+
+@pytest.mark.parametrize("panel", [None, "fft"])
+def test_screenshot_renders_the_window_with_a_file(tmp_path, eels_si, panel):
+    import imageio.v3 as iio
+
+    out = tmp_path / "shot.png"
+    command = [sys.executable, "-m", "batteryscope.app", "--screenshot", str(out), str(eels_si)]
+    if panel:
+        command += ["--panel", panel]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert done.returncode == 0, done.stderr
+    image = iio.imread(out)
+    assert image.shape[0] > 400 and image.shape[1] > 600
+    assert image[..., :3].std() > 10  # a rendered window, not a blank canvas
+
+
+def test_screenshot_with_a_bad_file_exits_2_and_still_writes(tmp_path):
+    bad = tmp_path / "bad.dm4"
+    bad.write_bytes(b"not a dm4 file at all")
+    out = tmp_path / "shot.png"
+    done = subprocess.run([sys.executable, "-m", "batteryscope.app", "--screenshot", str(out), str(bad)],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, QT_QPA_PLATFORM="offscreen"))
+    assert done.returncode == 2 and "bad.dm4" in done.stderr
+    assert out.is_file()

@@ -77,6 +77,10 @@ def test_gui_opens_the_demo(qtbot, demo_cache, no_leaked_windows):
     assert kinds.count("image") == 4 and kinds.count("EELS spectrum image") == 2
     assert "image stack" in kinds
     window.document_list.setCurrentRow(5)  # core-loss SI: navigator + mean spectrum
-    assert window.spectrum_view.isVisibleTo(window)
-    assert window.image_view.image_item.image.shape == (48, 64)
+    navigator = window.navigator
+    assert navigator is not None and navigator.isVisibleTo(window)
+    assert navigator.image_view.image_item.image.shape == (48, 64)
+    assert "Mean spectrum" in navigator.spectrum_view.traces
+    window.document_list.setCurrentRow(0)  # an image: the image page with its tools
+    assert window.navigator is None and window.image_view.isVisibleTo(window)
     window.close()
