@@ -37,6 +37,12 @@ def run_application(*, files, demo: bool, screenshot: str | None, panel: str | N
     _configure_pyqtgraph()
     from .main_window import MainWindow
 
+    # Python's automatic garbage collection may run on any thread; a worker that collects
+    # cycles holding Qt objects deadlocks against the GUI thread (seen with gdb in the
+    # spectrum-image tests). Collect on a GUI-thread timer instead, as pyqtgraph advises.
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    app._batteryscope_gc = GarbageCollector(interval=1.0)  # lives as long as the application
     window = MainWindow(show_dialogs=screenshot is None)
     window.show()
     if demo:

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QPushButton, QStackedWidget, QToolBar, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMessageBox, QStackedWidget,
+                               QToolBar, QVBoxLayout, QWidget)
 
 from batteryscope.widgets.contrast_panel import ContrastPanel
 from batteryscope.widgets.fft_view import FFTView
@@ -29,21 +28,14 @@ from .document_list import DocumentList
 from .errors import UserFacingError
 from .file_actions import FileActions
 from .image_controller import ImageController
+from .job_status import JobStatus
 from .jobs import JobRunner
 from .loading import load_demo_job, load_files_job
+from .metadata_tree import MetadataTree
 from .settings import Settings
 from .spectrum_image_pages import SpectrumImagePages
 
 IMAGE_PAGE, SPECTRUM_PAGE, SPECTRUM_IMAGE_PAGE = 0, 1, 2
-
-
-def _format_value(value) -> str:
-    """Metadata value for display: 5 significant digits, units where known."""
-    if isinstance(value, dict) and "value" in value:
-        return f"{value['value']:.5g} {value.get('units', '')}".strip()
-    if isinstance(value, float):
-        return f"{value:.5g}"
-    return str(value)
 
 
 class MainWindow(QMainWindow):
@@ -121,8 +113,7 @@ class MainWindow(QMainWindow):
         self.document_list = DocumentList()
         self.document_list.currentRowChanged.connect(self.show_document)
         self._dock("documents", "Documents", self.document_list, Qt.LeftDockWidgetArea).setMinimumWidth(240)
-        self.metadata_tree = QTreeWidget()
-        self.metadata_tree.setHeaderLabels(["Property", "Value"])
+        self.metadata_tree = MetadataTree()
         metadata = self._dock("metadata", "Metadata", self.metadata_tree, Qt.LeftDockWidgetArea)
         self.contrast_panel = ContrastPanel(self.image_view)
         contrast = self._dock("contrast", "Contrast", self.contrast_panel, Qt.RightDockWidgetArea)
@@ -160,16 +151,8 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         self.cursor_label = QLabel("")
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(200)
-        self.progress_bar.setRange(0, 100)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel_jobs)
-        bar = self.statusBar()
-        bar.addWidget(self.cursor_label, 1)
-        bar.addPermanentWidget(self.progress_bar)
-        bar.addPermanentWidget(self.cancel_button)
-        self._set_busy(False)
+        self.statusBar().addWidget(self.cursor_label, 1)
+        self.job_status = JobStatus(self.runner, self.statusBar(), self.report_problem, parent=self)
 
     def _restore_layout(self) -> None:
         geometry = self.settings.get_bytes("window_geometry")
@@ -199,24 +182,7 @@ class MainWindow(QMainWindow):
 
     def start_job(self, function, *args, done=None, what: str = "working", partial=None, **kwargs):
         """Run ``function(context, *args, **kwargs)`` in a worker with status-bar progress + cancel."""
-        self._set_busy(True, f"{what.capitalize()}…")
-
-        def finished(result):
-            self._set_busy(bool(self.runner.running))
-            if done:
-                done(result)
-
-        def failed(exc, tb):
-            self._set_busy(bool(self.runner.running))
-            if isinstance(exc, UserFacingError):
-                self.report_problem("Error", str(exc))
-            else:
-                self.report_problem("Error", f"internal error while {what}: {type(exc).__name__}: {exc}")
-
-        return self.runner.start(function, *args, on_done=finished, on_error=failed,
-                                 on_progress=self._progress, on_partial=partial,
-                                 on_cancelled=lambda: self._set_busy(bool(self.runner.running)),
-                                 **kwargs)
+        return self.job_status.start(function, *args, done=done, what=what, partial=partial, **kwargs)
 
     def _loaded(self, outcome) -> None:
         for document, preview in outcome.opened:
@@ -243,24 +209,8 @@ class MainWindow(QMainWindow):
             box.setAttribute(Qt.WA_DeleteOnClose)
             box.open()  # not exec(): the GUI keeps running
 
-    def _progress(self, fraction: float, message: str) -> None:
-        self.progress_bar.setValue(int(round(100 * fraction)))
-        if message:
-            self.statusBar().showMessage(message)
-
     def cancel_jobs(self) -> None:
-        for job in self.runner.running:
-            job.cancel()
-
-    def _set_busy(self, busy: bool, message: str = "") -> None:
-        self.progress_bar.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        if not busy:
-            self.progress_bar.setValue(0)
-        if message:
-            self.statusBar().showMessage(message)
-        elif not busy:
-            self.statusBar().clearMessage()
+        self.job_status.cancel_all()
 
     # -- documents --------------------------------------------------------------------------
     def _add_document(self, document, preview) -> None:
@@ -359,7 +309,7 @@ class MainWindow(QMainWindow):
                 self.spectrum_view.set_trace(preview.spectrum_title, preview.spectrum, preview.spectrum_axis)
         else:
             self._show_spectrum_image(document, preview)
-        self._fill_metadata(document)
+        self.metadata_tree.show_document(document)
 
     IMAGE_TOOL_DOCKS = ("contrast_dock", "rois_dock", "profile_dock", "fft_dock")
 
@@ -390,22 +340,6 @@ class MainWindow(QMainWindow):
     def si_controller(self):
         navigator = self.navigator
         return self.si_pages.page_for(self.current_document(), None)[1] if navigator else None
-
-    def _fill_metadata(self, document) -> None:
-        tree = self.metadata_tree
-        tree.clear()
-        QTreeWidgetItem(tree, ["File", str(document.source_path or "generated")])
-        QTreeWidgetItem(tree, ["Kind", document.kind + (" (lazy)" if document.is_lazy else "")])
-        axes_item = QTreeWidgetItem(tree, ["Axes", ""])
-        for a in document.axes:
-            role = "navigation" if a.navigate else "signal"
-            QTreeWidgetItem(axes_item, [a.name, f"{a.size} × {a.scale:.5g} {a.units} from "
-                                               f"{a.offset:.5g} ({role})"])
-        acq = QTreeWidgetItem(tree, ["Acquisition", ""])
-        for key, value in document.acquisition.items():
-            QTreeWidgetItem(acq, [key, _format_value(value)])
-        tree.expandAll()
-        tree.resizeColumnToContents(0)
 
     # -- what is on screen (for export and tests) ---------------------------------------------
     def current_image(self):

@@ -40,8 +40,13 @@ class LineProfileView(QWidget):
         for item in (self._upper, self._lower, self.band, self.curve):
             self.plot.addItem(item)
         self.readout_label = QLabel("")
+        # the title lives in a wrapping label: as a plot title it would set the dock's
+        # minimum width and push the plot's right edge out of a narrow panel
+        self.title_label = QLabel("")
+        self.title_label.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title_label)
         layout.addWidget(self.plot_widget)
         layout.addWidget(self.readout_label)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
@@ -66,7 +71,7 @@ class LineProfileView(QWidget):
         self.band.setVisible(show_band)
         self.plot.setLabel("bottom", axis_label(axis))
         self.plot.setLabel("left", "Intensity")
-        self.plot.setTitle(self.title_text())
+        self.title_label.setText(self.title_text())
         self.readout_label.setText("")
         self.plot.enableAutoRange()
 
@@ -80,7 +85,7 @@ class LineProfileView(QWidget):
         for item in (self.curve, self._upper, self._lower):
             item.setData([], [])
         self.band.setVisible(False)
-        self.plot.setTitle("")
+        self.title_label.setText("")
         self.readout_label.setText("")
 
     def title_text(self) -> str:

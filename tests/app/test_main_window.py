@@ -5,16 +5,6 @@ from PySide6.QtCore import QPointF
 
 from batteryscope.analysis.calibration import AxisCalibration
 from batteryscope.app.hyperspy_adapter import signal_from_array
-from batteryscope.app.main_window import MainWindow
-
-
-@pytest.fixture
-def window(qtbot, no_leaked_windows):
-    w = MainWindow(show_dialogs=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
 
 
 @pytest.fixture

@@ -8,26 +8,11 @@ from PySide6.QtCore import QPointF
 
 from batteryscope.analysis.calibration import AxisCalibration
 from batteryscope.app.hyperspy_adapter import import_hyperspy, signal_from_array
+from tests.app.gui_helpers import open_and_wait
 from batteryscope.app.main_window import IMAGE_PAGE, SPECTRUM_IMAGE_PAGE, MainWindow
 
 PX = 0.1  # nm per image pixel: an 8 nm field, shown in nm
 E_AXIS = AxisCalibration("Energy loss", "eV", 0.5, 500.0, 300)
-
-
-@pytest.fixture
-def window(qtbot, no_leaked_windows):
-    w = MainWindow(show_dialogs=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.runner.stop_all(10)
-    w.close()
-
-
-def _open(window, qtbot, path):
-    with qtbot.waitSignal(window.documentsOpened, timeout=60000) as opened:
-        window.open_files([path])
-    return opened.args[0][0]
 
 
 @pytest.fixture
@@ -68,7 +53,7 @@ def stack_file(tmp_path):
 # -- spectrum images -------------------------------------------------------------------------
 def test_spectrum_image_hover_shows_pixel_spectrum(window, qtbot, si_file):
     path, data = si_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     assert window.pages.currentIndex() >= SPECTRUM_IMAGE_PAGE
     nav, controller = window.navigator, window.si_controller
     with qtbot.waitSignal(controller.pixelSpectrumShown, timeout=5000) as shown:
@@ -83,7 +68,7 @@ def test_spectrum_image_hover_shows_pixel_spectrum(window, qtbot, si_file):
 
 def test_dragging_a_roi_sums_the_spectra_under_it(window, qtbot, si_file):
     path, data = si_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     nav, controller = window.navigator, window.si_controller
     roi = nav.add_rectangle()
     for x, y in [(1.0, 1.0), (2.0, 1.5), (4.0, 2.5), (5.2, 2.6)]:  # a drag, in nm
@@ -102,7 +87,7 @@ def test_dragging_a_roi_sums_the_spectra_under_it(window, qtbot, si_file):
 
 def test_energy_window_gives_the_map(window, qtbot, si_file):
     path, data = si_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     nav, controller = window.navigator, window.si_controller
     with qtbot.waitSignal(controller.windowMapShown, timeout=10000) as shown:
         nav.add_energy_window(530.0, 540.0)
@@ -116,7 +101,7 @@ def test_energy_window_gives_the_map(window, qtbot, si_file):
 
 def test_line_roi_gives_position_by_energy_view(window, qtbot, si_file):
     path, data = si_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     nav, controller = window.navigator, window.si_controller
     from batteryscope.analysis.roi_geometry import LineROI
 
@@ -133,7 +118,7 @@ def test_lazy_spectrum_image_fills_navigator_then_drags_from_memory(window, qtbo
     monkeypatch.setattr(loading, "GUI_LAZY_ABOVE_BYTES", 0)
     path, data = si_file
     with qtbot.waitSignal(window.documentReady, timeout=60000) as ready:
-        _open(window, qtbot, path)
+        open_and_wait(window, qtbot, path)
     document = ready.args[0]
     assert document.is_lazy and document.in_memory is not None
     np.testing.assert_array_equal(document.in_memory, data)
@@ -146,7 +131,7 @@ def test_lazy_spectrum_image_fills_navigator_then_drags_from_memory(window, qtbo
 # -- images --------------------------------------------------------------------------------------
 def test_image_roi_statistics_follow_the_drag(window, qtbot, image_file):
     path, data = image_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     assert window.pages.currentIndex() == IMAGE_PAGE
     view = window.image_view
     y_axis, x_axis = view.display_axes
@@ -165,7 +150,7 @@ def test_image_roi_statistics_follow_the_drag(window, qtbot, image_file):
 
 def test_line_profile_is_calibrated(window, qtbot, image_file):
     path, data = image_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     with qtbot.waitSignal(window.image_controller.profileUpdated, timeout=5000) as updated:
         window.roi_tools.add_line(0.0, 1.0, 2.0, 1.0, 0.0)
     _, profile = updated.args
@@ -177,7 +162,7 @@ def test_line_profile_is_calibrated(window, qtbot, image_file):
 
 def test_fft_click_measures_the_fringe_spacing(window, qtbot, image_file):
     path, _ = image_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     window.compute_fft(None)
     qtbot.waitUntil(lambda: window.fft_view.fft() is not None, timeout=20000)
     d_expected = 8 * PX  # fringes every 8 px
@@ -188,7 +173,7 @@ def test_fft_click_measures_the_fringe_spacing(window, qtbot, image_file):
 
 def test_stack_frame_player_changes_the_frame(window, qtbot, stack_file):
     path, data = stack_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     assert window.frame_player.isVisible()
     with qtbot.waitSignal(window.image_controller.frameShown, timeout=5000):
         window.frame_player.frameChanged.emit(4)
@@ -200,7 +185,7 @@ def test_export_png_tiff_csv_and_reload(window, qtbot, image_file, tmp_path):
     import imageio.v3 as iio
 
     path, data = image_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     png = window.file_actions.export_png(tmp_path / "fig.png", width_px=400)
     rgb = iio.imread(png)
     assert rgb.shape[:2] == (320, 400)
@@ -218,7 +203,7 @@ def test_export_png_tiff_csv_and_reload(window, qtbot, image_file, tmp_path):
 
 def test_save_as_then_reopen_keeps_data_and_calibration(window, qtbot, si_file, tmp_path):
     path, data = si_file
-    _open(window, qtbot, path)
+    open_and_wait(window, qtbot, path)
     out = tmp_path / "copy.hspy"
     window.file_actions.save_document_as(out)
     qtbot.waitUntil(lambda: out.exists() and not window.runner.running, timeout=30000)
@@ -236,7 +221,7 @@ def test_recent_files_and_layout_persist(qtbot, image_file, no_leaked_windows):
     first = MainWindow(show_dialogs=False)
     qtbot.addWidget(first)
     first.show()
-    _open(first, qtbot, path)
+    open_and_wait(first, qtbot, path)
     first.findChild(QDockWidget, "metadata_dock").hide()
     first.close()
     second = MainWindow(show_dialogs=False)

@@ -40,12 +40,12 @@ def _make(path: Path, shape, chunks, signal_dim: int) -> Path:
     import hyperspy.api as hs
 
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    data = da.random.default_rng(0).poisson(20.0, size=shape, chunks=chunks).astype(np.float32)
+    data = da.random.default_rng(0).poisson(20.0, size=shape, chunks=chunks).astype(np.float32)  # uncompressed below: a 2 GiB file
     s = (hs.signals.Signal1D if signal_dim == 1 else hs.signals.Signal2D)(data).as_lazy()
     for i, axis in enumerate(s.axes_manager._axes):
         axis.scale, axis.units = (0.5, "eV") if (signal_dim == 1 and not axis.navigate) else (0.2, "nm")
     tmp = path.with_suffix(".partial.hspy")
-    s.save(str(tmp), overwrite=True, chunks=chunks)
+    s.save(str(tmp), overwrite=True, chunks=chunks, compression=None, show_progressbar=False)
     tmp.rename(path)
     return path
 

@@ -43,7 +43,7 @@ def test_profile_is_plotted_with_band_and_title(view, image):
     assert view.band.isVisible() and p.n_across == 5
     upper_x, upper_y = view._upper.getData()
     np.testing.assert_allclose(upper_y, p.values + p.std_across)
-    title = view.plot.titleLabel.text
+    title = view.title_label.text()
     assert "L2" in title and "length 4 nm" in title and "width 0.5 nm" in title
     assert view.plot.getAxis("bottom").labelText == "Distance (nm)"
     assert view.profile() is p
@@ -55,7 +55,7 @@ def test_single_line_has_no_band_and_gaps_stay_open(view, image):
     view.set_profile(p)
     assert not view.band.isVisible()
     assert _n_points(view._upper) == 0
-    assert "width" not in view.plot.titleLabel.text
+    assert "width" not in view.title_label.text()
 
 
 def test_readout_text(view, image):
@@ -83,4 +83,4 @@ def test_clear_removes_the_profile(view, image):
     view.clear()
     assert view.profile() is None
     assert _n_points(view.curve) == 0
-    assert not view.band.isVisible() and view.plot.titleLabel.text == ""
+    assert not view.band.isVisible() and view.title_label.text() == ""
