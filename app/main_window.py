@@ -97,7 +97,8 @@ class MainWindow(QMainWindow):
         for widget in (page, self.spectrum_view):
             self.pages.addWidget(widget)
         self.si_pages = SpectrumImagePages(self.pages, self.runner, on_cursor=self._show_nav_cursor,
-                                           on_problem=self.report_problem)
+                                           on_problem=self.report_problem,
+                                           companions=self._navigation_companions)
         self.setCentralWidget(self.pages)
         self.image_view.cursorMoved.connect(self._show_cursor)
         self.spectrum_view.cursorMoved.connect(self._show_energy_cursor)
@@ -193,6 +194,7 @@ class MainWindow(QMainWindow):
         if outcome.paths:
             self.settings.save()
         if outcome.opened:
+            self.si_pages.refresh_companions()
             self.documentsOpened.emit([d for d, _ in outcome.opened])
         for message in outcome.errors:
             self._load_error(message)
@@ -274,6 +276,20 @@ class MainWindow(QMainWindow):
                                 ArrayResult(profile.values, (profile.distance_axis,),
                                             f"Line profile {name} of {document.name}"),
                                 ProvenanceStep("line_profile", {"line": roi_to_dict(profile.line)}))
+
+    def _navigation_companions(self, document) -> dict:
+        """Other open images on the scan grid of spectrum image ``document`` (HAADF survey,
+        paired low-loss total counts), by name, for its navigator."""
+        grid = (document.axes[0].size, document.axes[1].size)
+        found = {}
+        for other in self.documents:
+            preview = self._previews.get(id(other))
+            if other is document or preview is None or preview.pending or preview.image is None:
+                continue
+            if preview.image.shape == grid:
+                what = "total counts" if self._page_for(other) == SPECTRUM_IMAGE_PAGE else "image"
+                found[f"{other.name} ({what})"] = preview.image
+        return found
 
     def current_document(self):
         row = self.document_list.currentRow()

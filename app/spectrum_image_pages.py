@@ -15,10 +15,14 @@ from .spectrum_image_controller import SpectrumImageController
 class SpectrumImagePages:
     """Creates and keeps (navigator, controller) pairs in ``stack`` for spectrum images."""
 
-    def __init__(self, stack, runner, on_cursor=None, on_problem=None):
+    def __init__(self, stack, runner, on_cursor=None, on_problem=None, companions=None):
         self.stack, self.runner = stack, runner
         self.on_cursor, self.on_problem = on_cursor, on_problem
+        #: companions(document) -> {name: (ny, nx) image}: other open images on the same scan
+        #: grid (a HAADF survey, the paired low-loss SI) offered as navigation images
+        self.companions = companions or (lambda document: {})
         self._pages: dict[int, tuple[SpectrumImageNavigator, SpectrumImageController]] = {}
+        self._previews: dict[int, tuple[object, object]] = {}
 
     def page_for(self, document, preview) -> tuple[SpectrumImageNavigator, SpectrumImageController]:
         """The page of ``document``, created (and filled from ``preview``) on first use."""
@@ -42,10 +46,17 @@ class SpectrumImagePages:
         if id(document) not in self._pages:
             return
         navigator, _ = self._pages[id(document)]
+        self._previews[id(document)] = (document, preview)
         if preview.image is not None:
-            navigator.set_navigation_images({"Total counts": preview.image}, preview.image_axes)
+            images = {"Total counts": preview.image, **self.companions(document)}
+            navigator.set_navigation_images(images, preview.image_axes)
         if preview.spectrum is not None:
             navigator.show_spectrum("Mean spectrum", preview.spectrum)
+
+    def refresh_companions(self) -> None:
+        """Offer newly opened images on the same scan grid in every navigator."""
+        for document, preview in list(self._previews.values()):
+            self.update_preview(document, preview)
 
     def use_in_memory(self, document) -> None:
         """The document's data are now in memory: compute from there from now on."""

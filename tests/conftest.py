@@ -13,11 +13,9 @@ def gc_only_on_the_main_thread():
     so a worker thread never destroys Qt objects (deadlock seen ~1 run in 10 otherwise)."""
     import gc
 
-    gc.collect()
     gc.disable()
     yield
-    gc.enable()
-    gc.collect()
+    gc.enable()  # the automatic collection then runs here, on the main thread, between tests
 
 
 @pytest.fixture(autouse=True)

@@ -250,3 +250,20 @@ def test_drop_files_opens_them(window, qtbot, image_file):
         window.dropEvent(event)
     assert window.document_list.count() == 1
     assert not window.document_list.item(0).icon().isNull()  # thumbnail
+
+
+def test_survey_image_on_the_same_grid_is_offered_as_navigator(window, qtbot, si_file, tmp_path):
+    path, data = si_file
+    survey = np.random.default_rng(9).random((20, 24)).astype(np.float32)
+    axes = (AxisCalibration("y", "nm", 0.5, 0.0, 20), AxisCalibration("x", "nm", 0.5, 0.0, 24))
+    survey_path = tmp_path / "haadf_survey.hspy"
+    signal_from_array(survey, axes, title="HAADF survey", signal_type="image").save(str(survey_path))
+    open_and_wait(window, qtbot, path)
+    open_and_wait(window, qtbot, survey_path)
+    window.document_list.setCurrentRow(0)
+    nav = window.navigator
+    names = [nav.image_combo.itemText(i) for i in range(nav.image_combo.count())]
+    offered = [n for n in names if "haadf_survey" in n]
+    assert offered, names
+    nav.image_combo.setCurrentText(offered[0])
+    np.testing.assert_allclose(nav.image_view.image_item.image, survey)
