@@ -10,8 +10,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft as sp_fft
-from scipy.signal import get_window
 
 from .calibration import AxisCalibration
 from .length_units import convert_length_axis, nm_per_unit, reciprocal_units
@@ -56,9 +54,13 @@ def _window_2d(name, shape: tuple[int, int]) -> np.ndarray:
         return np.ones(shape)
     if name not in WINDOWS:
         raise ValueError(f"unknown window {name!r}; known: {', '.join(WINDOWS)}")
-    wy = get_window(name, shape[0], fftbins=True)  # periodic: exact 3-bin kernel for hann
-    wx = get_window(name, shape[1], fftbins=True)
-    return np.outer(wy, wx)
+    return np.outer(_periodic_hann(shape[0]), _periodic_hann(shape[1]))
+
+
+def _periodic_hann(n: int) -> np.ndarray:
+    """Periodic (DFT-even) Hann window: its spectrum is an exact 3-bin kernel, which
+    refine_peak relies on. Written out because ``scipy.signal`` costs 1 s to import."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
 
 
 def power_spectrum(image, y_axis: AxisCalibration, x_axis: AxisCalibration, *,
@@ -104,6 +106,8 @@ def power_spectrum(image, y_axis: AxisCalibration, x_axis: AxisCalibration, *,
     if not finite.all():
         data[~finite] = data[finite].mean()
     data -= (data * w).sum() / w.sum()
+    from scipy import fft as sp_fft  # deferred: not needed to show the first window
+
     power = np.abs(sp_fft.fftshift(sp_fft.fft2(data * w, workers=-1))) ** 2 / w.sum() ** 2
     floor = 1e-12 * power.max() if power.max() > 0 else 1e-30
     log_power = np.log10(power + floor).astype(np.float32)

@@ -11,7 +11,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import map_coordinates
 
 from .calibration import AxisCalibration
 from .length_units import nm_per_unit
@@ -125,6 +124,8 @@ def line_profile(image, line: LineROI, y_axis: AxisCalibration, x_axis: AxisCali
     py = line.y0 * y_factor + uy * t[None, :] + ux * o[:, None]
     cols = x_axis.index_of(px)
     rows = y_axis.index_of(py / y_factor)
+    from scipy.ndimage import map_coordinates  # deferred: 0.2 s import, not needed at start-up
+
     samples = map_coordinates(image.astype(np.float64), [rows.ravel(), cols.ravel()], order=order,
                               mode="nearest", prefilter=order > 1).reshape(rows.shape)
     ny, nx = image.shape

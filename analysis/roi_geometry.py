@@ -11,7 +11,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from skimage.draw import polygon as _polygon_pixels
 
 from .calibration import AxisCalibration
 from .length_units import nm_per_unit
@@ -79,6 +78,8 @@ class PolygonROI:
         out = np.zeros((y_axis.size, x_axis.size), dtype=bool)
         if len(self.vertices) < 3:
             return out
+        from skimage.draw import polygon as _polygon_pixels  # deferred: slow import
+
         v = np.asarray(self.vertices)
         rows, cols = _polygon_pixels(y_axis.index_of(v[:, 1]), x_axis.index_of(v[:, 0]),
                                      shape=out.shape)

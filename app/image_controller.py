@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from batteryscope.analysis.image_fft import power_spectrum
-from batteryscope.analysis.line_profile import line_profile
 from batteryscope.analysis.roi_geometry import LineROI, RectangleROI, roi_statistics, roi_to_dict
 
 REFRESH_MS = 16
@@ -22,6 +20,8 @@ def _frame_job(context, data, index):
 
 
 def _fft_job(context, image, y_axis, x_axis):
+    from batteryscope.analysis.image_fft import power_spectrum
+
     return power_spectrum(image, y_axis, x_axis)
 
 
@@ -156,6 +156,8 @@ class ImageController(QObject):
             if isinstance(roi, LineROI):
                 if roi.length <= 0:
                     continue
+                from batteryscope.analysis.line_profile import line_profile  # scipy.ndimage: deferred
+
                 profile = line_profile(self.image, roi, y_axis, x_axis)
                 self.profile_view.set_profile(profile, name)
                 self.profileUpdated.emit(name, profile)

@@ -9,7 +9,6 @@ from batteryscope.analysis.roi_geometry import roi_to_dict
 from batteryscope.widgets.si_navigator import SpectrumImageNavigator
 
 from .document import ArrayResult, ProvenanceStep
-from .spectrum_image_controller import SpectrumImageController
 
 
 class SpectrumImagePages:
@@ -21,11 +20,14 @@ class SpectrumImagePages:
         #: companions(document) -> {name: (ny, nx) image}: other open images on the same scan
         #: grid (a HAADF survey, the paired low-loss SI) offered as navigation images
         self.companions = companions or (lambda document: {})
-        self._pages: dict[int, tuple[SpectrumImageNavigator, SpectrumImageController]] = {}
+        self._pages: dict[int, tuple] = {}   # id(document) -> (navigator, controller)
         self._previews: dict[int, tuple[object, object]] = {}
 
-    def page_for(self, document, preview) -> tuple[SpectrumImageNavigator, SpectrumImageController]:
+    def page_for(self, document, preview) -> tuple:
         """The page of ``document``, created (and filled from ``preview``) on first use."""
+        # deferred: the controller's numba kernels are not needed to show the first window
+        from .spectrum_image_controller import SpectrumImageController
+
         key = id(document)
         if key not in self._pages:
             navigator = SpectrumImageNavigator()
