@@ -11,6 +11,12 @@ from batteryscope.widgets.si_navigator import SpectrumImageNavigator
 from .document import ArrayResult, ProvenanceStep
 
 
+def _warm_up_kernels(context, dtype) -> None:
+    from batteryscope.analysis.spectrum_sums import warm_up
+
+    warm_up(dtype)
+
+
 class SpectrumImagePages:
     """Creates and keeps (navigator, controller) pairs in ``stack`` for spectrum images."""
 
@@ -40,6 +46,7 @@ class SpectrumImagePages:
                 controller.failed.connect(lambda m: self.on_problem("Spectrum image", m))
             self.stack.addWidget(navigator)
             self._pages[key] = (navigator, controller)
+            self.runner.start(_warm_up_kernels, document.data.dtype)
             self.update_preview(document, preview)
         return self._pages[key]
 

@@ -318,3 +318,18 @@ def test_tracker_returns_copies_and_handles_empty_rectangles():
     assert np.array_equal(tracker.update(slice(4, 4), slice(1, 3)), np.zeros(SHAPE[2]))
     with pytest.raises(ValueError, match="recompute_every"):
         RectangleSumTracker(data, recompute_every=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16, np.complex64])
+def test_warm_up_compiles_for_the_dtype_or_skips_unsupported(dtype):
+    from batteryscope.analysis.spectrum_sums import warm_up
+
+    warm_up(dtype)
+    name = np.dtype(dtype).name
+    compiled = [str(sig) for kernel in (spectrum_sums._rect_sum_serial, spectrum_sums._pixel_list_sum,
+                                        spectrum_sums._channel_window_sum, spectrum_sums._gather_mean)
+                for sig in kernel.signatures]
+    if np.dtype(dtype).kind == "c":  # not a kernel dtype: nothing compiled, nothing raised
+        assert not any(name in sig for sig in compiled)
+    else:
+        assert sum(name in sig for sig in compiled) >= 4
