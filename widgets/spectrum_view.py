@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from batteryscope.analysis.calibration import AxisCalibration
 
 from .axis_label import axis_label
+from .edge_marker_field import EdgeMarkerField
 
 TRACE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 SPAN_COLOURS = ("#ff7f0e", "#2ca02c", "#9467bd", "#17becf")
@@ -67,6 +68,8 @@ class SpectrumView(QWidget):
         toolbar = QHBoxLayout()
         toolbar.setContentsMargins(4, 0, 4, 0)
         toolbar.addWidget(self.log_check)
+        self.edge_field = EdgeMarkerField(self)
+        toolbar.addWidget(self.edge_field)
         toolbar.addStretch(1)
         toolbar.addWidget(self.readout)
         layout = QVBoxLayout(self)
@@ -75,6 +78,11 @@ class SpectrumView(QWidget):
         layout.addLayout(toolbar)
         layout.addWidget(self.plot_widget)
         self.plot.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    @property
+    def axis(self) -> AxisCalibration | None:
+        """Energy axis of the traces shown (None before the first trace)."""
+        return self._axis
 
     # ------------------------------------------------------------------ traces
     def set_trace(self, name: str, spectrum, axis: AxisCalibration) -> None:
