@@ -1,5 +1,6 @@
 """Electron energy-loss spectroscopy (EELS) numerics: pre-edge background models and
 edge integration over single spectra, line scans and spectrum images.
 
-Pure numpy; energies come from an explicit :class:`~batteryscope.analysis.calibration.AxisCalibration`.
+numpy plus small private numba kernels; energies come from an explicit
+:class:`~batteryscope.analysis.calibration.AxisCalibration`.
 """
