@@ -4,6 +4,7 @@
     batteryscope --screenshot OUT.png [...]   render the main window offscreen and exit
     batteryscope info FILE [--json]           describe a file without starting Qt
     batteryscope demo --out DIR               write the demo specimens (.hspy + truth .json)
+    batteryscope eels FILE --elements O,Mn,Ni quantify an EELS spectrum (image) [--roi, --json]
 
 Errors the user can act on (bad files, no display) print one line on stderr and exit
 with status 2 (bad input) or 3 (no usable display); ``--debug`` adds the traceback.
@@ -20,7 +21,7 @@ from .errors import UserFacingError
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_DISPLAY = 3
-SUBCOMMANDS = ("info", "demo")
+SUBCOMMANDS = ("info", "demo", "eels")
 
 
 def _gui_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,32 @@ def _demo_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
+
+
+def _eels_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="batteryscope eels",
+                                description="Atomic % from the core-loss edges of an EELS spectrum "
+                                            "(power-law background, hydrogenic cross-sections).")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--elements", required=True, metavar="O,Mn,Ni", help="elements to quantify")
+    p.add_argument("--roi", metavar="x0,y0,x1,y1",
+                   help="pixels to sum (x1, y1 exclusive); the whole scan by default")
+    p.add_argument("--beam-energy", type=float, metavar="KEV", help="override E0 (keV)")
+    p.add_argument("--alpha", type=float, metavar="MRAD", help="override convergence semi-angle")
+    p.add_argument("--beta", type=float, metavar="MRAD", help="override collection semi-angle")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def run_eels(args) -> int:
+    from .eels_quantify import format_table, parse_elements, parse_roi, quantify_file
+
+    result = quantify_file(args.file, parse_elements(args.elements), roi=parse_roi(args.roi),
+                           beam_energy_keV=args.beam_energy, convergence_mrad=args.alpha,
+                           collection_mrad=args.beta)
+    print(json.dumps(result, indent=1) if args.json else format_table(result))
+    return 0
 
 
 def _format_axis(ax: dict) -> str:
@@ -118,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``batteryscope`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        parser = {"info": _info_parser, "demo": _demo_parser}[argv[0]]()
-        runner = {"info": run_info, "demo": run_demo}[argv[0]]
+        parser = {"info": _info_parser, "demo": _demo_parser, "eels": _eels_parser}[argv[0]]()
+        runner = {"info": run_info, "demo": run_demo, "eels": run_eels}[argv[0]]
         args = parser.parse_args(argv[1:])
     else:
         args = _gui_parser().parse_args(argv)

@@ -1,0 +1,180 @@
+"""``batteryscope eels``: quantification of a synthetic spectrum image of known composition."""
+import json
+
+import numpy as np
+import pytest
+
+from batteryscope.analysis.calibration import AxisCalibration
+from batteryscope.app import cli
+from batteryscope.app.eels_cross_sections import hydrogenic_cross_sections
+from batteryscope.app.hyperspy_adapter import signal_from_array
+
+E_AXIS = AxisCalibration("Energy loss", "eV", 0.5, 400.25, 1300)  # 400–1050 eV
+SCOPE = {"beam_energy_keV": 300.0, "convergence_angle_mrad": 20.0, "collection_angle_mrad": 30.0}
+EDGES = {"O": "O_K", "Mn": "Mn_L3", "Ni": "Ni_L3"}
+# areal densities per pixel (arbitrary units): columns 0–2 are O:Mn:Ni = 4:1:1, 3–5 are 2:1:1
+LEFT, RIGHT = {"O": 4, "Mn": 1, "Ni": 1}, {"O": 2, "Mn": 1, "Ni": 1}
+NY, NX = 4, 6
+DOSE = 2e3 / (NY * NX)          # per-pixel scale: the summed O K edge is ~1e5 counts/channel
+BACKGROUND = 1e5 / (NY * NX)    # summed background at 500 eV, counts/channel
+
+
+@pytest.fixture(scope="module")
+def cross_sections():
+    return hydrogenic_cross_sections(EDGES.values(), E_AXIS.values(), beam_energy_keV=300.0,
+                                     convergence_mrad=20.0, collection_mrad=30.0)
+
+
+def _spectrum(density, xs):
+    e = E_AXIS.values()
+    return BACKGROUND * (e / 500.0) ** -3.0 + sum(
+        DOSE * density[el] * xs[EDGES[el]] * E_AXIS.scale for el in EDGES)
+
+
+def _write(tmp_path, data, *, name="si.hspy", acquisition=SCOPE, axes=None):
+    axes = axes or (AxisCalibration("y", "nm", 1.0, 0.0, NY, True),
+                    AxisCalibration("x", "nm", 1.0, 0.0, NX, True), E_AXIS)
+    s = signal_from_array(data, axes, title="NMC core loss", signal_type="EELS",
+                          acquisition=acquisition)
+    path = tmp_path / name
+    s.save(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def ideal(cross_sections):
+    out = np.empty((NY, NX, E_AXIS.size))
+    out[:, :3] = _spectrum(LEFT, cross_sections)
+    out[:, 3:] = _spectrum(RIGHT, cross_sections)
+    return out
+
+
+@pytest.fixture
+def si_path(tmp_path, ideal):
+    data = np.random.default_rng(7).poisson(ideal).astype(np.float32)
+    return _write(tmp_path, data)
+
+
+def _run(argv, capsys):
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _truth(density):
+    total = sum(density.values())
+    return {el: 100.0 * n / total for el, n in density.items()}
+
+
+def _check_against_truth(result, truth):
+    assert result["cross_sections"] == "hydrogenic (exspy)"
+    for row in result["elements"]:
+        assert not row["failed"]
+        dev = row["atomic_percent"] - truth[row["element"]]
+        assert abs(dev) < 3 * row["atomic_percent_err"], (row, truth)
+        assert abs(dev) < 0.03 * truth[row["element"]]
+    assert sum(r["atomic_percent"] for r in result["elements"]) == pytest.approx(100.0)
+
+
+def test_whole_image_matches_known_composition(si_path, capsys):
+    code, out, err = _run(["eels", str(si_path), "--elements", "O,Mn,Ni", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    rows = {r["element"]: r for r in result["elements"]}
+    assert list(rows) == ["O", "Mn", "Ni"]
+    assert [rows[el]["edge"] for el in rows] == ["O_K", "Mn_L3", "Ni_L3"]
+    assert rows["O"]["onset_eV"] == pytest.approx(532, abs=1)
+    assert rows["Mn"]["integration_window_eV"] == [640.0, 690.0]
+    assert rows["Mn"]["background_window_eV"] == [585.0, 635.0]
+    for r in rows.values():
+        assert r["counts"] > 0 and r["counts_err"] > 0 and r["sigma_barn"] > 0
+    assert 500 < rows["O"]["sigma_barn"] < 2000  # ~20 barn/eV over 50 eV
+    assert result["roi"] is None and result["beam_energy_keV"] == 300.0
+    whole = {el: 3 * LEFT[el] + 3 * RIGHT[el] for el in EDGES}  # 18:6:6 = 60:20:20 %
+    _check_against_truth(result, _truth(whole))
+
+
+def test_roi_sums_only_the_chosen_pixels(si_path, capsys):
+    code, out, err = _run(["eels", str(si_path), "--elements", "o, mn ,NI", "--roi", "0,0,3,4",
+                           "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["roi"] == [0, 0, 3, 4]
+    _check_against_truth(result, _truth(LEFT))
+
+
+def test_noise_free_spectrum_is_accurate(tmp_path, ideal, capsys):
+    """Systematic error of the method itself (power-law extrapolation over other edges' tails)."""
+    path = _write(tmp_path, ideal.astype(np.float64))
+    code, out, err = _run(["eels", str(path), "--elements", "O,Mn,Ni", "--json"], capsys)
+    assert code == 0, err
+    truth = _truth({el: 3 * LEFT[el] + 3 * RIGHT[el] for el in EDGES})
+    for row in json.loads(out)["elements"]:
+        assert row["atomic_percent"] == pytest.approx(truth[row["element"]], abs=0.5)
+
+
+def test_text_output_is_a_table(si_path, capsys):
+    code, out, err = _run(["eels", str(si_path), "--elements", "O,Mn,Ni"], capsys)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert "at. %" in lines[2] and "hydrogenic (exspy)" in out
+    assert [ln.split()[0] for ln in lines[3:]] == ["O_K", "Mn_L3", "Ni_L3"]
+
+
+def test_failed_background_fit_is_reported_not_a_number(tmp_path, ideal, capsys):
+    data = np.random.default_rng(1).poisson(ideal).astype(np.float32)
+    e = E_AXIS.values()
+    data[..., (e > 490) & (e < 500)] = 0.0  # inside the O K background window [482, 527] eV
+    path = _write(tmp_path, data)
+    code, out, err = _run(["eels", str(path), "--elements", "O,Mn,Ni", "--json"], capsys)
+    assert code == 0, err
+    rows = {r["element"]: r for r in json.loads(out)["elements"]}
+    assert rows["O"]["failed"] is True and rows["O"]["counts"] is None
+    assert rows["O"]["atomic_percent"] is None
+    assert rows["Mn"]["failed"] is False and rows["Mn"]["counts"] > 0
+    code, out, _ = _run(["eels", str(path), "--elements", "O,Mn,Ni"], capsys)
+    assert code == 0 and "background fit failed" in out
+
+
+def test_metadata_from_options_when_missing(tmp_path, ideal, capsys):
+    path = _write(tmp_path, np.random.default_rng(2).poisson(ideal).astype(np.float32),
+                  acquisition={})
+    code, out, err = _run(["eels", str(path), "--elements", "O,Mn,Ni"], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "beam_energy_keV" in err and "--beta" in err
+    code, out, err = _run(["eels", str(path), "--elements", "O,Mn,Ni", "--json",
+                           "--beam-energy", "300", "--alpha", "20", "--beta", "30"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["collection_mrad"] == 30.0
+
+
+def _expect_one_line_error(argv, capsys, *words):
+    code, out, err = _run(argv, capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    for w in words:
+        assert w in err, err
+
+
+def test_not_an_eels_spectrum(tmp_path, capsys):
+    axes = (AxisCalibration("y", "nm", 1.0, 0.0, 8), AxisCalibration("x", "nm", 1.0, 0.0, 9))
+    s = signal_from_array(np.ones((8, 9), np.float32), axes, title="HAADF")
+    path = tmp_path / "image.hspy"
+    s.save(str(path))
+    _expect_one_line_error(["eels", str(path), "--elements", "O"], capsys, "not an EELS spectrum")
+
+
+def test_edge_outside_the_spectrum_is_named(si_path, capsys):
+    _expect_one_line_error(["eels", str(si_path), "--elements", "O,Zr"], capsys,
+                           "Zr", "outside the spectrum")
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--elements", "O,Xx"], ["Xx"]),
+    (["--elements", "O,O"], ["twice"]),
+    (["--elements", "O,Mn", "--roi", "0,0,9,2"], ["--roi", "outside"]),
+    (["--elements", "O,Mn", "--roi", "a,b"], ["--roi"]),
+])
+def test_bad_requests(si_path, capsys, extra, words):
+    _expect_one_line_error(["eels", str(si_path), *extra], capsys, *words)
