@@ -108,6 +108,27 @@ def _microscope(signal, beam_energy_keV, convergence_mrad, collection_mrad) -> d
     return out
 
 
+def window_overlaps(windows: dict) -> dict[str, list[str]]:
+    """For each element, the major edges of the *other* requested elements with an onset between
+    the start of its background window and the end of its integration window (e.g. Mn M₂,₃ at
+    51 eV, just before Li K at 55 eV): their counts would be taken as background or as signal,
+    so the result is flagged, not trusted."""
+    found = {el: [] for el in windows}
+    for el, win in windows.items():
+        (b_lo, b_hi), (i_lo, i_hi) = win.background, win.integration
+        for other in windows:
+            if other == el:
+                continue
+            for e in eels_edges.edges_of(other, major_only=True):
+                if not b_lo <= e.onset_eV <= i_hi:
+                    continue
+                where = ("background window" if e.onset_eV <= b_hi else
+                         "integration window" if e.onset_eV >= i_lo else
+                         "gap between the background and integration windows")
+                found[el].append(f"{e.label} at {e.onset_eV:g} eV is in the {where}")
+    return found
+
+
 def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energy_keV: float,
                       convergence_mrad: float, collection_mrad: float) -> dict:
     """Quantify one spectrum: per-element results plus the microscope parameters used."""
@@ -141,13 +162,14 @@ def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energ
             raise QuantificationError(f"{el}: {exc}") from None
         sigmas[el] = float(np.sum(xs[names[el]][_channels(energy, lo, hi)]) * energy.scale)
     pct, pct_err = atomic_percent(signals, variances, sigmas)
+    overlaps = window_overlaps(windows)
     results = []
     for el, win in windows.items():
         failed = not (np.isfinite(signals[el]) and np.isfinite(variances[el]))
         row = {"element": el, "edge": names[el], "onset_eV": win.edge.onset_eV,
                "background_window_eV": list(win.background),
                "integration_window_eV": list(win.integration), "windows_clipped": win.clipped,
-               "sigma_barn": sigmas[el], "failed": failed}
+               "sigma_barn": sigmas[el], "failed": failed, "overlaps": overlaps[el]}
         values = {"counts": signals[el], "counts_err": np.sqrt(variances[el]),
                   "atomic_percent": pct[el], "atomic_percent_err": pct_err[el]}
         row.update({k: (float(v) if np.isfinite(v) else None) for k, v in values.items()})
@@ -190,4 +212,7 @@ def format_table(result: dict) -> str:
                else f"{r['atomic_percent']:.2f} ± {r['atomic_percent_err']:.2f}")
         lines.append(f"{r['edge']:<8}{r['onset_eV']:>9g}{win:>14}{counts:>22}"
                      f"{r['sigma_barn']:>10.4g}{pct:>16}")
+    for r in result["elements"]:
+        for overlap in r.get("overlaps", []):
+            lines.append(f"warning: {r['edge']}: {overlap}; this result is not reliable")
     return "\n".join(lines)

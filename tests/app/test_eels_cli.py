@@ -178,3 +178,21 @@ def test_edge_outside_the_spectrum_is_named(si_path, capsys):
 ])
 def test_bad_requests(si_path, capsys, extra, words):
     _expect_one_line_error(["eels", str(si_path), *extra], capsys, *words)
+
+
+def test_other_elements_edges_inside_a_window_are_flagged():
+    from batteryscope.analysis.eels import edges as eels_edges
+    from batteryscope.app.eels_quantify import format_table, window_overlaps
+
+    windows = {el: eels_edges.default_windows(eels_edges.edge(el, shell))
+               for el, shell in (("Li", "K"), ("Mn", "L3"))}
+    found = window_overlaps(windows)
+    assert any("Mn" in f and "window" in f for f in found["Li"]), found  # Mn M₂,₃ under Li K
+    assert found["Mn"] == []
+    table = format_table({"file": "x", "beam_energy_keV": 300, "convergence_mrad": 20,
+                          "collection_mrad": 30, "cross_sections": "hydrogenic (exspy)",
+                          "elements": [{"edge": "Li_K", "onset_eV": 55.0, "integration_window_eV": [55, 105],
+                                        "failed": False, "counts": 1.0, "counts_err": 0.1,
+                                        "sigma_barn": 1.0, "atomic_percent": 50.0,
+                                        "atomic_percent_err": 1.0, "overlaps": found["Li"]}]})
+    assert "warning: Li_K" in table and "not reliable" in table
