@@ -62,3 +62,20 @@ class AxisCalibration:
         d["offset"] = float(d["offset"])
         d["size"] = int(d["size"])
         return d
+
+
+def check_calibrated_image(image, y_axis: AxisCalibration, x_axis: AxisCalibration, *,
+                           what: str) -> np.ndarray:
+    """``image`` as an ndarray after checking it is a real 2-D array of shape (y.size, x.size).
+
+    ``what`` names the caller in the message ("line_profile needs a 2-D image, …").
+    """
+    image = np.asarray(image)
+    if image.ndim != 2:
+        raise ValueError(f"{what} needs a 2-D image, got shape {image.shape}")
+    if image.shape != (y_axis.size, x_axis.size):
+        raise ValueError(f"image of shape {image.shape} does not match axes "
+                         f"({y_axis.size}, {x_axis.size})")
+    if np.iscomplexobj(image) or not np.issubdtype(image.dtype, np.number):
+        raise ValueError(f"{what} needs a real-valued image, got dtype {image.dtype}")
+    return image

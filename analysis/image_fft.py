@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .calibration import AxisCalibration
+from .calibration import AxisCalibration, check_calibrated_image
 from .length_units import convert_length_axis, nm_per_unit, reciprocal_units
 
 #: Window names accepted by :func:`power_spectrum` ("none" = rectangular).
@@ -88,16 +88,9 @@ def power_spectrum(image, y_axis: AxisCalibration, x_axis: AxisCalibration, *,
         For a non-2-D or too small image, one that does not match the axes, one without
         finite pixels, or an unknown window.
     """
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"power_spectrum needs a 2-D image, got shape {image.shape}")
-    if image.shape != (y_axis.size, x_axis.size):
-        raise ValueError(f"image of shape {image.shape} does not match axes "
-                         f"({y_axis.size}, {x_axis.size})")
+    image = check_calibrated_image(image, y_axis, x_axis, what="power_spectrum")
     if min(image.shape) < 2:
         raise ValueError(f"power_spectrum needs at least 2 x 2 pixels, got {image.shape}")
-    if np.iscomplexobj(image) or not np.issubdtype(image.dtype, np.number):
-        raise ValueError(f"power_spectrum needs a real image, got dtype {image.dtype}")
     w = _window_2d(window, image.shape)
     data = image.astype(np.float64)
     finite = np.isfinite(data)

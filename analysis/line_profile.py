@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .calibration import AxisCalibration
+from .calibration import AxisCalibration, check_calibrated_image
 from .length_units import nm_per_unit
 from .roi_geometry import LineROI
 
@@ -58,16 +58,9 @@ def _common_units(y_axis: AxisCalibration, x_axis: AxisCalibration) -> tuple[str
 
 def _check_inputs(image, line: LineROI, y_axis: AxisCalibration, x_axis: AxisCalibration,
                   order: int) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 2:
-        raise ValueError(f"line_profile needs a 2-D image, got shape {image.shape}")
-    if image.shape != (y_axis.size, x_axis.size):
-        raise ValueError(f"image of shape {image.shape} does not match axes "
-                         f"({y_axis.size}, {x_axis.size})")
+    image = check_calibrated_image(image, y_axis, x_axis, what="line_profile")
     if image.size == 0:
         raise ValueError("line_profile needs a non-empty image")
-    if not np.issubdtype(image.dtype, np.number) or np.iscomplexobj(image):
-        raise ValueError(f"line_profile needs a real-valued image, got dtype {image.dtype}")
     if order not in range(6):
         raise ValueError(f"spline order must be an integer in 0..5, got {order!r}")
     coords = (line.x0, line.y0, line.x1, line.y1, line.width)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .calibration import AxisCalibration
+from .calibration import AxisCalibration, check_calibrated_image
 from .length_units import nm_per_unit
 
 
@@ -163,10 +163,7 @@ def roi_statistics(image, roi, y_axis: AxisCalibration, x_axis: AxisCalibration)
 
     Non-finite pixels are left out of the values but counted in the area.
     """
-    image = np.asarray(image)
-    if image.shape != (y_axis.size, x_axis.size):
-        raise ValueError(f"image of shape {image.shape} does not match axes "
-                         f"({y_axis.size}, {x_axis.size})")
+    image = check_calibrated_image(image, y_axis, x_axis, what="roi_statistics")
     if isinstance(roi, LineROI):
         raise ValueError("a line has no area; use line_profile for line statistics")
     if isinstance(roi, RectangleROI):

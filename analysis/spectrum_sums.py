@@ -58,9 +58,15 @@ def _rect_sum_parallel(data, r0, r1, c0, c1, n_chunks):
             c = c0 + p % n_cols
             for e in range(n_e):
                 partial[k, e] += data[r, c, e]
-    out = np.zeros(n_e, dtype=np.float64)
-    for k in range(n_chunks):
-        for e in range(n_e):
+    return _merge_partials(partial)
+
+
+@njit(cache=True, nogil=True)
+def _merge_partials(partial):
+    """Sum the per-chunk partial spectra (n_chunks, n_e) in a fixed order (reproducible)."""
+    out = np.zeros(partial.shape[1], dtype=np.float64)
+    for k in range(partial.shape[0]):
+        for e in range(partial.shape[1]):
             out[e] += partial[k, e]
     return out
 
@@ -76,11 +82,7 @@ def _pixel_list_sum(data, rows, cols, n_chunks):
             c = cols[p]
             for e in range(n_e):
                 partial[k, e] += data[r, c, e]
-    out = np.zeros(n_e, dtype=np.float64)
-    for k in range(n_chunks):
-        for e in range(n_e):
-            out[e] += partial[k, e]
-    return out
+    return _merge_partials(partial)
 
 
 @njit(cache=True, nogil=True, parallel=True)

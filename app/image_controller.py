@@ -54,6 +54,7 @@ class ImageController(QObject):
         self.stack_axis = None
         self._pending_rois: set[str] = set()
         self._frame_job = None
+        self._wanted_frame = None    # newest frame asked for while a lazy read was running
         self._fft_job = None
         self._timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._timer.timeout.connect(self._refresh_rois)
@@ -120,7 +121,7 @@ class ImageController(QObject):
     def _frame_read(self, result) -> None:
         index, frame = result
         self._set_frame(index, frame)
-        wanted = getattr(self, "_wanted_frame", None)
+        wanted = self._wanted_frame
         self._wanted_frame = None
         if wanted is not None and wanted != index:
             self.show_frame(wanted)
