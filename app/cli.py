@@ -5,6 +5,13 @@
     batteryscope info FILE [--json]           describe a file without starting Qt
     batteryscope demo --out DIR               write the demo specimens (.hspy + truth .json)
     batteryscope eels FILE --elements O,Mn,Ni quantify an EELS spectrum (image) [--roi, --json]
+    batteryscope columns FILE [...]           find and measure atom columns
+    batteryscope devices                      list the installed hardware drivers
+    batteryscope acquire [...] --out FILE     record frames headless (simulated microscope by default)
+    batteryscope acquire-si [...] --out FILE  record a spectrum image headless
+
+Subcommands other than the first four live in their own modules (``PLUGGED_COMMANDS``),
+each with ``build_parser()`` and ``run(args) -> int``, imported only when used.
 
 Errors the user can act on (bad files, no display) print one line on stderr and exit
 with status 2 (bad input) or 3 (no usable display); ``--debug`` adds the traceback.
@@ -22,6 +29,14 @@ from .errors import UserFacingError
 EXIT_BAD_INPUT = 2
 EXIT_NO_DISPLAY = 3
 SUBCOMMANDS = ("info", "demo", "eels")
+# name -> module (relative to this package) with build_parser() and run(args)
+PLUGGED_COMMANDS = {
+    "columns": ".columns_command",
+    "devices": ".hardware.devices_command",
+    "acquire": ".acquisition.acquire_command",
+    "acquire-si": ".acquisition.acquire_si_command",
+    "smoke-test": ".smoke_test",
+}
 
 
 def _gui_parser() -> argparse.ArgumentParser:
@@ -144,7 +159,13 @@ def run_gui(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``batteryscope`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in SUBCOMMANDS:
+    if argv and argv[0] in PLUGGED_COMMANDS:
+        import importlib
+
+        module = importlib.import_module(PLUGGED_COMMANDS[argv[0]], __package__)
+        args = module.build_parser().parse_args(argv[1:])
+        runner = module.run
+    elif argv and argv[0] in SUBCOMMANDS:
         parser = {"info": _info_parser, "demo": _demo_parser, "eels": _eels_parser}[argv[0]]()
         runner = {"info": run_info, "demo": run_demo, "eels": run_eels}[argv[0]]
         args = parser.parse_args(argv[1:])

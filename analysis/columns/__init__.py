@@ -1,0 +1,1 @@
+"""Atom-column engine: find, refine, sublattices, intensities, defects, strain (pure numerics, no Qt)."""

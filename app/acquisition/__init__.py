@@ -1,0 +1,1 @@
+"""Acquisition engine: ring buffer, producer threads, recorder, live processors, dose tracking. No Qt."""

@@ -1,0 +1,1 @@
+"""Hardware abstraction layer: device interfaces, driver discovery, the simulated microscope, real-protocol drivers. No Qt."""
