@@ -16,12 +16,11 @@ layer the serial kernels are used.
 """
 from __future__ import annotations
 
-import functools
-import importlib
-
 import numba
 import numpy as np
 from numba import njit, prange
+
+from .numba_dispatch import parallel_allowed  # noqa: F401  (re-exported)
 
 _KERNEL_DTYPES = frozenset(np.dtype(t) for t in (
     np.float32, np.float64, np.int8, np.int16, np.int32, np.int64,
@@ -116,24 +115,6 @@ def _gather_mean(data, rows, cols, out):
 
 
 # --------------------------------------------------------------------------- dispatch
-
-@functools.cache
-def parallel_allowed() -> bool:
-    """True when numba can run parallel kernels from several threads safely."""
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        return False
-    layer = str(numba.config.THREADING_LAYER).lower()
-    if layer == "workqueue":
-        return False
-    candidates = {"tbb": ("tbbpool",), "omp": ("omppool",), "forksafe": ("tbbpool",)}
-    for name in candidates.get(layer, ("tbbpool", "omppool")):
-        try:
-            importlib.import_module(f"numba.np.ufunc.{name}")
-            return True
-        except ImportError:
-            continue
-    return False
-
 
 def _n_chunks(n_pixels: int, n_bytes: int) -> int:
     if n_bytes < PARALLEL_MIN_BYTES or not parallel_allowed():

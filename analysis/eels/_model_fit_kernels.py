@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..numba_dispatch import dual_kernel
+
 GOLDEN = 0.5 * (np.sqrt(5.0) - 1.0)
 
 
@@ -50,7 +52,7 @@ def _objective(s_row, d_tab, r, r0, dr):
     return s * s / d
 
 
-@njit(cache=True, parallel=True)
+@dual_kernel
 def best_exponent(s_grid, d_tab, r0, dr, r_out, at_bound):
     """Per pixel: the r maximising φ (grid argmax, then golden section on the interpolant).
 
@@ -138,7 +140,7 @@ def _dot_interp(tab, zrow, j, w0, w1, w2, w3):
     return acc
 
 
-@njit(cache=True, parallel=True)
+@dual_kernel
 def polish_exponent(y, wp, w, x, z, r, r0, dr, rf0, drf, h_f, hp_f, hpp_f, d_f, dp_f, dpp_f,
                     s_out, yy_out, n_newton):
     """Newton steps on dφ/dr = 0 with t(r) exact; s(r) at the final r.
@@ -189,7 +191,7 @@ def polish_exponent(y, wp, w, x, z, r, r0, dr, rf0, drf, h_f, hp_f, hpp_f, d_f, 
         r[i] = ri
 
 
-@njit(cache=True, parallel=True)
+@dual_kernel
 def solve_at(r, s_exact, d_tab, e1_tab, e2_tab, h_tab, hp_tab, g_lin, ginv, yy, zg, r0, dr,
              n_dof, amp, coef, cov_edges, chi2_red, r_err):
     """Amplitudes, χ² and covariance at each pixel's exponent ``r``.

@@ -10,9 +10,12 @@ window sum is ``Σ_i B(E_i) ≈ ∫ B dE / scale`` over the outer channel edges.
 
 Models (``parameters[..., :]``; ``covariance`` is over the parameters in brackets):
 
-``"power_law"``  ``(A, r)``, ``B = A·E^-r`` [ln A, r]. ``method="lsq"`` (default): weighted
-    linear least squares of ln(counts) on ln(E) with Poisson weights ``w = counts`` (closed-form
-    2×2 normal equations per pixel). ``method="two_area"``: Egerton's two-area closed form,
+``"power_law"``  ``(A, r)``, ``B = A·E^-r`` [ln A, r]. ``method="mle"`` (default): Poisson
+    maximum likelihood, from two window sums per pixel (Σc, Σc·ln E) and tables of r
+    (:func:`._background_fits.fit_poisson_power_law`): unbiased at any count level, zero
+    counts allowed. ``method="lsq"``: weighted linear least squares of ln(counts) on ln(E)
+    with weights ``w = counts`` (closed-form 2×2 normal equations per pixel); biased low by
+    about 1/(2c) relatively at c counts per channel, which a weak edge feels many times over. ``method="two_area"``: Egerton's two-area closed form,
     the same formula as exspy's ``PowerLaw.estimate_parameters``; it approximates each window
     integral by its geometric-mean value, exact for r = 2 and off by ~u²·r(r-2)/6 relatively
     otherwise (u = half the log-width of a window). ``method="two_area_exact"``: the same two
@@ -36,7 +39,7 @@ from ..calibration import AxisCalibration
 from . import _background_fits as _fits
 
 MODELS = ("power_law", "exponential", "polynomial", "power_law_sum")
-POWER_LAW_METHODS = ("lsq", "two_area", "two_area_exact")
+POWER_LAW_METHODS = ("mle", "lsq", "two_area", "two_area_exact")
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ def _parse_windows(windows) -> tuple:
 # --------------------------------------------------------------------------- public API
 
 def fit_background(spectra, energy_axis: AxisCalibration, *, windows, model: str = "power_law",
-                   method: str = "lsq", n_terms: int = 2, order: int = 2) -> BackgroundFit:
+                   method: str | None = None, n_terms: int = 2, order: int = 2) -> BackgroundFit:
     """Fit a background model in one or two pre-edge windows, for every pixel.
 
     Parameters
@@ -216,8 +219,9 @@ def fit_background(spectra, energy_axis: AxisCalibration, *, windows, model: str
     windows : (lo, hi) or ((lo1, hi1), (lo2, hi2))
         Fit window(s) in eV; each must hold at least 3 channels and lie on the axis.
     model : {"power_law", "exponential", "polynomial", "power_law_sum"}
-    method : {"lsq", "two_area", "two_area_exact"}
-        Power law only: weighted log-linear least squares, or Egerton's two-area method.
+    method : {"mle", "lsq", "two_area", "two_area_exact"}, optional
+        Power law: Poisson maximum likelihood (default), weighted log-linear least squares,
+        or Egerton's two-area method. The other models take "lsq" (their default).
     n_terms : int
         Number of fixed-exponent power laws of ``"power_law_sum"`` (1 to 5).
     order : int
@@ -229,6 +233,8 @@ def fit_background(spectra, energy_axis: AxisCalibration, *, windows, model: str
     """
     spectra = _check_axis(spectra, energy_axis)
     windows = _parse_windows(windows)
+    if method is None:
+        method = "mle" if model == "power_law" else "lsq"
     if model not in MODELS:
         raise ValueError(f"unknown background model {model!r}; choose one of {MODELS}")
     if method not in POWER_LAW_METHODS or (model != "power_law" and method != "lsq"):
@@ -249,7 +255,19 @@ def fit_background(spectra, energy_axis: AxisCalibration, *, windows, model: str
     data = spectra.reshape(-1, spectra.shape[-1])  # a view for C-contiguous input
     if data.dtype not in (np.float32, np.float64) or not data.flags.c_contiguous:
         data = np.ascontiguousarray(data, dtype=np.float64)
-    if model == "power_law" or model == "exponential":
+    if model == "power_law" and method == "mle":
+        ln_e = np.log(e)
+        xm = float(ln_e.mean())
+        theta, cov, chi2, flags = _fits.fit_poisson_power_law(data, idx, ln_e - xm)
+        bad = flags[:, 0] | flags[:, 1] | ~np.isfinite(theta[:, 1])
+        theta[:, 0] += theta[:, 1] * xm            # A_c e^{-r(ln E - x̄)} = A E^-r
+        t = np.array([[1.0, xm], [0.0, 1.0]])
+        cov = t @ cov @ t.T
+        params = theta.copy()
+        with np.errstate(over="ignore"):
+            params[:, 0] = np.exp(theta[:, 0])
+        basis: tuple = ()
+    elif model == "power_law" or model == "exponential":
         x = -np.log(e) if model == "power_law" else -e  # ln B = ln A + slope·x
         theta, cov, flags, moments = _fits.fit_loglinear(data, idx, x)
         bad = flags[:, 0] | flags[:, 1]  # a log needs every count > 0

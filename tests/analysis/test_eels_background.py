@@ -38,13 +38,68 @@ def in_window(lo, hi, e=E):
 # --------------------------------------------------------------------------- exact data
 
 def test_lsq_power_law_recovers_parameters_exactly():
-    fit = fit_background(point_power_law(), AXIS, windows=(W1[0], W2[1]))
+    fit = fit_background(point_power_law(), AXIS, windows=(W1[0], W2[1]), method="lsq")
     assert isinstance(fit, BackgroundFit) and fit.model == "power_law" and fit.method == "lsq"
     a, r = fit.parameters
     assert r == pytest.approx(R_TRUE, rel=1e-6)
     assert a == pytest.approx(A_TRUE, rel=1e-6)
     assert not fit.failed and fit.fit_quality < 1e-12
     np.testing.assert_allclose(fit.evaluate(E[300:]), point_power_law()[300:], rtol=1e-6)
+
+
+@pytest.mark.parametrize("windows", [(W1[0], W2[1]), ((320.0, 330.0), (350.0, 365.0))])
+def test_poisson_ml_power_law_is_the_default_and_exact(windows):
+    fit = fit_background(point_power_law(), AXIS, windows=windows)
+    assert fit.method == "mle"
+    a, r = fit.parameters
+    assert r == pytest.approx(R_TRUE, rel=1e-6)
+    assert a == pytest.approx(A_TRUE, rel=1e-6)
+    assert not fit.failed and fit.fit_quality < 1e-8
+
+
+def test_poisson_ml_is_unbiased_at_low_counts_where_log_lsq_is_not():
+    """~50 counts per channel: the extrapolated background under an edge window, averaged
+    over 20,000 spectra. ML is off by only the unavoidable non-linearity of extrapolating
+    with a noisy exponent (σ_r ≈ 0.5 here, E[e^(-δr·L)] > 1: measured +0.25 %); the
+    log-domain least squares by ~2 % (measured here: +2.0 % at 50, +7 % at 15 counts)."""
+    rng = np.random.default_rng(0)
+    mu = point_power_law(a=50 * 330.0 ** R_TRUE)
+    counts = rng.poisson(mu, (20000, E.size)).astype(np.float32)
+    truth = mu[in_window(*EDGE)].sum()
+    bg = {}
+    for method in ("mle", "lsq"):
+        fit = fit_background(counts, AXIS, windows=(W1[0], W2[1]), method=method)
+        total, var = fit.window_sum(AXIS, *EDGE)
+        bg[method] = total[~fit.failed].mean() / truth - 1
+        if method == "mle":
+            assert fit.failed.mean() < 0.001
+            ok = ~fit.failed
+            pull = (total[ok] - truth) / np.sqrt(var[ok])
+            assert abs(pull.mean()) < 0.1 and 0.95 < pull.std() < 1.05
+            r_pull = (fit.parameters[ok, 1] - R_TRUE) / np.sqrt(fit.covariance[ok, 1, 1])
+            assert abs(r_pull.mean()) < 0.05 and 0.95 < r_pull.std() < 1.05
+            assert np.median(fit.fit_quality[ok]) == pytest.approx(1.0, abs=0.05)
+    assert abs(bg["mle"]) < 0.005
+    assert abs(bg["lsq"]) > 4 * abs(bg["mle"])
+
+
+def test_poisson_ml_takes_zero_counts_and_flags_negative_ones():
+    """At ~3 counts per channel zeros are ordinary Poisson outcomes: ML uses them, the log
+    fit has to flag every such spectrum."""
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(point_power_law(a=3 * 330.0 ** R_TRUE), (2000, E.size)).astype(float)
+    has_zero = np.any(counts[:, in_window(W1[0], W2[1])] == 0, axis=1)
+    assert has_zero.mean() > 0.9
+    mle = fit_background(counts, AXIS, windows=(W1[0], W2[1]))
+    lsq = fit_background(counts, AXIS, windows=(W1[0], W2[1]), method="lsq")
+    assert np.all(lsq.failed[has_zero])
+    # ML fails only where r itself is out of its plausible range (σ_r ≈ 1.5 here)
+    assert mle.failed.mean() < 0.1
+    ok = ~mle.failed
+    r_pull = (mle.parameters[ok, 1] - R_TRUE) / np.sqrt(mle.covariance[ok, 1, 1])
+    assert abs(np.median(r_pull)) < 0.15
+    counts[3, 50] = -2
+    assert fit_background(counts[:5], AXIS, windows=(W1[0], W2[1])).failed[3]
 
 
 @pytest.mark.parametrize("windows", [(W1, W2), ((320.0, 330.0), (350.0, 365.0)), (320.0, 360.0)])
