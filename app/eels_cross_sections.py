@@ -1,7 +1,22 @@
-"""Per-atom EELS continuum cross-sections from exspy (hydrogenic GOS) and edge onsets.
+"""Per-atom EELS continuum cross-sections: shipped Hartree–Slater tables or exspy hydrogenic.
 
-What is computed
-----------------
+Sources
+-------
+``source="hartree-slater"``: BatteryScope's own Hartree–Slater GOS tables
+(``batteryscope/analysis/eels/gos_data``, computed by ``scripts/generate_gos_tables.py``,
+BSD-3-Clause), integrated over q by :mod:`batteryscope.analysis.eels.cross_sections`. Works
+offline; K (Li–Si), L2,3 (P, S, Ti–Cu) and M4,5 (La, Ce) where shipped. The L2,3 (M4,5)
+table is put at the L3 (M5) onset with weight 2/3 (6/10) and at the L2 (M4) onset with
+weight 1/3 (4/10); onsets from :mod:`batteryscope.analysis.eels.edges`. White lines are not
+included. Convergence: proper integration over the illumination cone (``"aperture"``).
+
+``source="hydrogenic"``: exspy's hydrogenic GOS, described below (K and L only).
+
+``source="auto"`` (default of :func:`cross_sections`): Hartree–Slater where a table is
+shipped, hydrogenic otherwise; :func:`cross_section_sources` says which was used.
+
+Hydrogenic (exspy)
+------------------
 For each edge, exspy's :class:`exspy.components.EELSCLEdge` with ``GOS="hydrogenic"``
 (R. F. Egerton's SIGMAK3/SIGMAL3 hydrogenic generalised oscillator strengths, the only
 GOS that needs no downloaded database) is set up *without a model*:
@@ -150,3 +165,120 @@ def hydrogenic_cross_sections(edges: Iterable[str], energy_eV, *, beam_energy_ke
         component.intensity.value = 1.0
         out[edge] = np.asarray(component.function(e), dtype=np.float64)
     return out
+
+
+SOURCES = ("auto", "hartree-slater", "hydrogenic")
+HARTREE_SLATER = "hartree-slater (BatteryScope tables)"
+HYDROGENIC = "hydrogenic (exspy)"
+
+#: shell asked for -> (table suffix, shells whose onsets carry the table, statistical weights)
+_SHELLS = {
+    "K": ("K", ("K",), (1.0,)),
+    "L3": ("L23", ("L3", "L2"), (2 / 3, 1 / 3)),
+    "L2,3": ("L23", ("L3", "L2"), (2 / 3, 1 / 3)),
+    "L23": ("L23", ("L3", "L2"), (2 / 3, 1 / 3)),
+    "L2": ("L23", ("L2",), (1 / 3,)),
+    "M5": ("M45", ("M5", "M4"), (0.6, 0.4)),
+    "M4,5": ("M45", ("M5", "M4"), (0.6, 0.4)),
+    "M45": ("M45", ("M5", "M4"), (0.6, 0.4)),
+    "M4": ("M45", ("M4",), (0.4,)),
+}
+
+
+def _hartree_slater_plan(edge: str):
+    """(table name, [(onset, weight)]) for an edge, or None if no table is shipped."""
+    from batteryscope.analysis.eels.cross_sections import available_gos_tables
+    from batteryscope.analysis.eels.edge_table import EDGES
+
+    element, subshell = _split_edge(edge)
+    if subshell not in _SHELLS:
+        return None
+    suffix, shells, weights = _SHELLS[subshell]
+    name = f"{element}_{suffix}"
+    if name not in available_gos_tables():
+        return None
+    known = EDGES.get(element, {})
+    onsets = []
+    for shell, weight in zip(shells, weights):
+        if shell in known:
+            onsets.append((float(known[shell][0]), weight))
+    if not onsets and suffix == "L23" and "L2,3" in known:      # P, S: one L2,3 onset
+        onsets = [(float(known["L2,3"][0]), float(sum(weights)))]
+    if not onsets and suffix == "M45" and "M4,5" in known:
+        onsets = [(float(known["M4,5"][0]), float(sum(weights)))]
+    if not onsets:
+        return None
+    if subshell in ("L3", "L2,3", "L23", "M5", "M4,5", "M45") and len(onsets) == 1:
+        onsets = [(onsets[0][0], 1.0)]                          # the whole family at one onset
+    return name, onsets
+
+
+def cross_section_sources(edges: Iterable[str], *, source: str = "auto") -> dict[str, str]:
+    """Which source :func:`cross_sections` uses for each edge (for reports and JSON).
+
+    Returns ``{edge: "hartree-slater (BatteryScope tables)" | "hydrogenic (exspy)"}``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``source``, or ``source="hartree-slater"`` for an edge without a table.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    out = {}
+    for edge in edges:
+        plan = _hartree_slater_plan(edge) if source != "hydrogenic" else None
+        if plan is None and source == "hartree-slater":
+            from batteryscope.analysis.eels.cross_sections import available_gos_tables
+            raise ValueError(f"{edge!r}: no Hartree-Slater table shipped; available: "
+                             f"{available_gos_tables()} (or use source='hydrogenic')")
+        out[edge] = HARTREE_SLATER if plan is not None else HYDROGENIC
+    return out
+
+
+def cross_sections(edges: Iterable[str], energy_eV, *, beam_energy_keV: float,
+                   convergence_mrad: float, collection_mrad: float, source: str = "auto"
+                   ) -> dict[str, np.ndarray]:
+    """Per-atom continuum partial cross-sections dσ/dE (barn/eV) from the chosen source.
+
+    Parameters
+    ----------
+    edges : iterable of str
+        exspy-style names: ``"O_K"``, ``"Mn_L3"`` (the whole L2,3 family, as for the
+        hydrogenic source), ``"P_L2,3"``, ``"La_M5"`` (the whole M4,5 family). ``"X_L2"``
+        / ``"X_M4"`` give the L2 / M4 part only with the Hartree–Slater source.
+    energy_eV : ndarray of shape (n_channels,)
+        Increasing energy-loss axis (eV), channel centres.
+    beam_energy_keV, convergence_mrad, collection_mrad : float
+        E0, α, β.
+    source : {"auto", "hartree-slater", "hydrogenic"}
+        See the module docstring and :func:`cross_section_sources`.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_channels,)
+        Float64 barn/eV, zero below each onset.
+    """
+    from batteryscope.analysis.eels.cross_sections import (differential_cross_section,
+                                                           load_gos_table)
+
+    e = _check_inputs(energy_eV, beam_energy_keV, convergence_mrad, collection_mrad)
+    edges = list(edges)
+    for edge in edges:
+        _split_edge(edge)
+    used = cross_section_sources(edges, source=source)
+    out = {}
+    hydro = [edge for edge in edges if used[edge] == HYDROGENIC]
+    if hydro:
+        out.update(hydrogenic_cross_sections(hydro, e, beam_energy_keV=beam_energy_keV,
+                                             convergence_mrad=convergence_mrad,
+                                             collection_mrad=collection_mrad))
+    for edge in edges:
+        if used[edge] != HARTREE_SLATER:
+            continue
+        name, onsets = _hartree_slater_plan(edge)
+        out[edge] = differential_cross_section(load_gos_table(name), e, onsets=onsets,
+                                               beam_energy_keV=float(beam_energy_keV),
+                                               convergence_mrad=float(convergence_mrad),
+                                               collection_mrad=float(collection_mrad))
+    return {edge: out[edge] for edge in edges}

@@ -135,15 +135,27 @@ def loglinear_chi2(moments, theta):
 
 # --------------------------------------------------------------------------- Poisson ML
 
-N_CHI2_TERMS = 14   # Taylor terms of Σ c² e^{r x} about R_EXPAND (|Δr·x| <= 1: < 1e-11)
-R_EXPAND = 3.0
+R_EXPAND = 3.0      # Σ c² e^{r x} (Pearson's χ²) is a Taylor series in (r - R_EXPAND)
+R_TABLE_STEP = 0.01
+
+
+def chi2_terms(x: np.ndarray) -> int:
+    """Series terms for Σ c² e^{r x} about R_EXPAND to 1e-12 over the whole r range."""
+    u = (max(R_RANGE[1] - R_EXPAND, R_EXPAND - R_RANGE[0]) + 0.5) * float(np.max(np.abs(x)))
+    term, m = 1.0, 0
+    while term > 1e-12 and m < 40:
+        m += 1
+        term *= u / m
+    return max(m, 2)
 
 
 @dual_kernel(nogil=True)
-def _count_moments(data, idx, x, e_rx, out, chi_mom, bad):
-    """Per row of ``data`` (p, n) over columns ``idx`` (x centred ln E, e_rx = e^{R_EXPAND x}):
-    out = Σc, Σc·x; chi_mom[m] = Σ c² x^m e^{R_EXPAND x} (for Pearson's χ² at any r);
-    bad[:, 0] = any non-finite count, bad[:, 1] = any count < 0."""
+def _count_moments(data, idx, x, e_rx, j0, j1, out, chi_mom, bad):
+    """One pass per row of ``data`` (p, n): over the fit-window columns ``idx`` (x centred
+    ln E, e_rx = e^{R_EXPAND x}) out[:, 0:2] = Σc, Σc·x and chi_mom[:, m] = Σ c² x^m e^{R_EXPAND x}
+    (Pearson's χ² at any r); over columns [j0, j1) (an edge window, empty if j0 == j1)
+    out[:, 2] = Σc. bad[:, 0] = any non-finite count, bad[:, 1] = any count < 0 (fit window),
+    bad[:, 2] = any non-finite count in the edge window."""
     n_terms = chi_mom.shape[1]
     for p in prange(data.shape[0]):
         s0 = 0.0
@@ -166,13 +178,18 @@ def _count_moments(data, idx, x, e_rx, out, chi_mom, bad):
             for m in range(n_terms):
                 chi_mom[p, m] += q
                 q *= xj
+        total = 0.0
+        for j in range(j0, j1):
+            total += data[p, j]
         out[p, 0] = s0
         out[p, 1] = s1
+        out[p, 2] = total
         bad[p, 0] = nonfinite
         bad[p, 1] = negative
+        bad[p, 2] = not np.isfinite(total)
 
 
-def fit_poisson_power_law(data: np.ndarray, idx: np.ndarray, x: np.ndarray):
+def fit_poisson_power_law(data: np.ndarray, idx: np.ndarray, x: np.ndarray, edge=(0, 0)):
     """Maximum-likelihood power law ``μ_i = A_c e^{-r x_i}`` for Poisson counts.
 
     ``x`` = ln E of the window channels, centred (x̄ is subtracted by the caller). The
@@ -181,21 +198,26 @@ def fit_poisson_power_law(data: np.ndarray, idx: np.ndarray, x: np.ndarray):
     tabulated once and inverted by interpolation. No logarithm of a count is taken, so
     zero counts are fine and the estimate has none of the small-count bias of log-domain
     least squares (which underestimates the background by ~1/(2c) relatively, a bias a weak
-    edge on top of it feels tens of times larger). Returns θ = (ln A_c, r) (p, 2), its
-    covariance from the Fisher information A_c [[S0, -S1], [-S1, S2]]⁻¹ (p, 2, 2), Pearson's
-    χ² (p,) and flags (p, 2): any count non-finite / negative.
+    edge on top of it feels tens of times larger). The same pass over the data also sums
+    the channels [edge[0], edge[1]) (an edge window to integrate).
+
+    Returns θ = (ln A_c, r) (p, 2), its covariance from the Fisher information
+    A_c [[S0, -S1], [-S1, S2]]⁻¹ (p, 2, 2), Pearson's χ² (p,), flags (p, 3) (any count
+    non-finite / negative in the fit window, non-finite in the edge window) and the edge
+    window sums (p,).
     """
     x = np.ascontiguousarray(x, dtype=np.float64)
     e_rx = np.exp(R_EXPAND * x)
-    sums = np.empty((data.shape[0], 2))
-    chi_mom = np.empty((data.shape[0], N_CHI2_TERMS))
-    bad = np.empty((data.shape[0], 2), dtype=np.bool_)
-    _count_moments(data, np.ascontiguousarray(idx, dtype=np.int64), x, e_rx, sums, chi_mom, bad)
-    r_grid = np.arange(R_RANGE[0] - 0.5, R_RANGE[1] + 0.5 + 1e-9, 0.002)
+    sums = np.empty((data.shape[0], 3))
+    chi_mom = np.empty((data.shape[0], chi2_terms(x)))
+    bad = np.empty((data.shape[0], 3), dtype=np.bool_)
+    _count_moments(data, np.ascontiguousarray(idx, dtype=np.int64), x, e_rx, int(edge[0]),
+                   int(edge[1]), sums, chi_mom, bad)
+    r_grid = np.arange(R_RANGE[0] - 0.5, R_RANGE[1] + 0.5 + 1e-9, R_TABLE_STEP)
     w = np.exp(-np.outer(r_grid, x))                        # (g, n)
     s0, s1, s2 = w.sum(axis=1), w @ x, w @ (x * x)
     g = s1 / s0                                             # decreasing in r
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         m1 = sums[:, 1] / sums[:, 0]
         r = np.interp(-m1, -g, r_grid, left=np.nan, right=np.nan)
         # S_k(r) between nodes: interpolate ln S0 (smooth) and the ratios
@@ -213,7 +235,7 @@ def fit_poisson_power_law(data: np.ndarray, idx: np.ndarray, x: np.ndarray):
         d = r - R_EXPAND
         term = np.ones_like(d)
         acc = np.zeros_like(d)
-        for m in range(N_CHI2_TERMS):
+        for m in range(chi_mom.shape[1]):
             acc += term * chi_mom[:, m]
             term = term * d / (m + 1)
         chi2 = acc / a_c - sums[:, 0]
@@ -221,7 +243,7 @@ def fit_poisson_power_law(data: np.ndarray, idx: np.ndarray, x: np.ndarray):
     invalid = ~(sums[:, 0] > 0) | ~np.isfinite(r) | ~(det > 0)
     cov[invalid] = np.nan
     theta[invalid] = np.nan
-    return theta, cov, np.maximum(chi2, 0.0), bad
+    return theta, cov, np.maximum(chi2, 0.0), bad, sums[:, 2]
 
 
 # --------------------------------------------------------------------------- two-area

@@ -231,6 +231,12 @@ def fit_background(spectra, energy_axis: AxisCalibration, *, windows, model: str
     -------
     BackgroundFit
     """
+    return _fit(spectra, energy_axis, windows, model, method, n_terms, order)[0]
+
+
+def _fit(spectra, energy_axis, windows, model, method, n_terms, order, edge=None):
+    """:func:`fit_background`, plus the sum of the channels ``edge = (i0, i1)`` taken in
+    the same pass over the data when the fit is the Poisson ML power law (else None)."""
     spectra = _check_axis(spectra, energy_axis)
     windows = _parse_windows(windows)
     if method is None:
@@ -252,13 +258,17 @@ def fit_background(spectra, energy_axis: AxisCalibration, *, windows, model: str
         raise ValueError(f"a power law needs positive energies; the fit windows {windows} "
                          "reach 0 eV or below")
     lead = spectra.shape[:-1]
+    edge_sum = None
+    edge_channels = edge if edge is not None else (0, 0)
     data = spectra.reshape(-1, spectra.shape[-1])  # a view for C-contiguous input
-    if data.dtype not in (np.float32, np.float64) or not data.flags.c_contiguous:
+    native = model == "power_law" and method == "mle" and data.dtype.kind in "iu"
+    if (data.dtype not in (np.float32, np.float64) and not native) or not data.flags.c_contiguous:
         data = np.ascontiguousarray(data, dtype=np.float64)
     if model == "power_law" and method == "mle":
         ln_e = np.log(e)
         xm = float(ln_e.mean())
-        theta, cov, chi2, flags = _fits.fit_poisson_power_law(data, idx, ln_e - xm)
+        theta, cov, chi2, flags, edge_sum = _fits.fit_poisson_power_law(data, idx, ln_e - xm,
+                                                                        edge_channels)
         bad = flags[:, 0] | flags[:, 1] | ~np.isfinite(theta[:, 1])
         theta[:, 0] += theta[:, 1] * xm            # A_c e^{-r(ln E - x̄)} = A E^-r
         t = np.array([[1.0, xm], [0.0, 1.0]])
@@ -297,8 +307,10 @@ def fit_background(spectra, energy_axis: AxisCalibration, *, windows, model: str
         probe = np.unique(np.linspace(idx[0], energy_axis.size - 1, 256).astype(int))
         with np.errstate(invalid="ignore"):
             bad |= np.any(fit.evaluate(e_all[probe]).reshape(-1, probe.size) < 0, axis=1)
-    return replace(fit, fit_quality=(chi2 / max(idx.size - k, 1)).reshape(lead),
-                   failed=bad.reshape(lead))
+    fit = replace(fit, fit_quality=(chi2 / max(idx.size - k, 1)).reshape(lead),
+                  failed=bad.reshape(lead))
+    fused = edge is not None and edge_sum is not None
+    return fit, (edge_sum.reshape(lead) if fused else None)
 
 
 def _fit_linear(counts, e, energy_axis, model, n_terms, order):
@@ -390,3 +402,28 @@ def integrate_edge(spectra, energy_axis: AxisCalibration, fit: BackgroundFit, *,
     signal = np.where(bad, np.nan, signal)
     variance = np.where(bad, np.nan, variance)
     return signal, variance
+
+
+def fit_and_integrate(spectra, energy_axis: AxisCalibration, *, windows, lo: float, hi: float,
+                      model: str = "power_law", method: str | None = None):
+    """:func:`fit_background` then :func:`integrate_edge` over [lo, hi] eV: the same results,
+    in one pass over the data for the (default) Poisson ML power law.
+
+    Returns (fit, signal, variance).
+    """
+    spectra = _check_axis(spectra, energy_axis)
+    if method is None:
+        method = "mle" if model == "power_law" else "lsq"
+    if model != "power_law" or method != "mle":
+        fit = fit_background(spectra, energy_axis, windows=windows, model=model, method=method)
+        return (fit,) + integrate_edge(spectra, energy_axis, fit, lo=lo, hi=hi)
+    windows = _parse_windows(windows)
+    probe = BackgroundFit(model, method, windows, np.zeros(2), np.zeros((2, 2)), np.zeros(()),
+                          np.zeros((), bool))
+    i0, i1 = _edge_range(energy_axis, probe, lo, hi)
+    fit, total = _fit(spectra, energy_axis, windows, model, method, 2, 2, edge=(i0, i1))
+    background, bg_var = fit.window_sum(energy_axis, lo, hi)
+    signal = total - background
+    variance = np.maximum(total, 0.0) + bg_var
+    bad = fit.failed | ~np.isfinite(signal) | ~np.isfinite(variance)
+    return fit, np.where(bad, np.nan, signal), np.where(bad, np.nan, variance)

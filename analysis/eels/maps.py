@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..calibration import AxisCalibration
-from .background import fit_background, integrate_edge
+from .background import fit_and_integrate
 from .quantification import atomic_percent, atomic_ratios
 
 
@@ -110,10 +110,9 @@ class QuantificationMaps:
 def edge_signal(spectra, energy_axis: AxisCalibration, win: EdgeWindows, *,
                 model: str = "power_law", method: str | None = None) -> EdgeSignal:
     """Background fit + integration of one element over every pixel."""
-    fit = fit_background(spectra, energy_axis, windows=win.background, model=model,
-                         method=method)
-    counts, variance = integrate_edge(spectra, energy_axis, fit, lo=win.integration[0],
-                                      hi=win.integration[1])
+    fit, counts, variance = fit_and_integrate(spectra, energy_axis, windows=win.background,
+                                              lo=win.integration[0], hi=win.integration[1],
+                                              model=model, method=method)
     r = fit.parameters[..., 1] if model == "power_law" else np.full(counts.shape, np.nan)
     return EdgeSignal(counts, variance, fit.failed.copy(), r, fit.fit_quality)
 

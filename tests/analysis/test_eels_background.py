@@ -349,3 +349,22 @@ def test_loglinear_kernel_matches_numpy(dtype):
                                    rtol=1e-6, atol=1e-9)
     empty_theta, *_ = fits.fit_loglinear(np.zeros((0, 23), dtype), idx, x)
     assert empty_theta.shape == (0, 2)
+
+
+@pytest.mark.parametrize("method", ["mle", "lsq"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_fit_and_integrate_in_one_pass_equals_the_two_steps(method, dtype):
+    from batteryscope.analysis.eels.background import fit_and_integrate
+
+    rng = np.random.default_rng(7)
+    counts = rng.poisson(point_power_law() + edge_shape(), (6, 5, E.size)).astype(dtype)
+    counts[0, 0, 10] = 0
+    fit, signal, variance = fit_and_integrate(counts, AXIS, windows=(W1, W2), lo=EDGE[0],
+                                              hi=EDGE[1], method=method)
+    ref = fit_background(counts, AXIS, windows=(W1, W2), method=method)
+    ref_signal, ref_var = integrate_edge(counts, AXIS, ref, lo=EDGE[0], hi=EDGE[1])
+    np.testing.assert_allclose(fit.parameters, ref.parameters, rtol=1e-12)
+    np.testing.assert_allclose(signal, ref_signal, rtol=1e-9)
+    np.testing.assert_allclose(variance, ref_var, rtol=1e-9)
+    truth = edge_shape()[in_window(*EDGE)].sum()
+    assert np.mean(signal) == pytest.approx(truth, rel=3 * np.sqrt(np.mean(variance) / 30) / truth)
