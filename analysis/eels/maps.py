@@ -108,11 +108,13 @@ class QuantificationMaps:
 
 
 def edge_signal(spectra, energy_axis: AxisCalibration, win: EdgeWindows, *,
-                model: str = "power_law", method: str | None = None) -> EdgeSignal:
-    """Background fit + integration of one element over every pixel."""
+                model: str = "power_law", method: str | None = None,
+                quality: bool = True) -> EdgeSignal:
+    """Background fit + integration of one element over every pixel (``quality=False``:
+    no fit-quality map, NaN, for live updates)."""
     fit, counts, variance = fit_and_integrate(spectra, energy_axis, windows=win.background,
                                               lo=win.integration[0], hi=win.integration[1],
-                                              model=model, method=method)
+                                              model=model, method=method, quality=quality)
     r = fit.parameters[..., 1] if model == "power_law" else np.full(counts.shape, np.nan)
     return EdgeSignal(counts, variance, fit.failed.copy(), r, fit.fit_quality)
 
@@ -154,7 +156,9 @@ class WindowQuantifier:
     """Quantification maps kept up to date while windows move (one element at a time).
 
     ``update(EdgeWindows)`` refits and re-integrates that element only, then recomputes the
-    atomic % maps (cheap): the cost of a window drag is one background fit over the map.
+    atomic % maps (cheap): the cost of a window drag is one pass over that element's
+    windows. While dragging (``quality=False``) the element's fit-quality map is left NaN;
+    call ``update(win)`` once more when the drag ends to fill it.
     """
 
     def __init__(self, spectra, energy_axis: AxisCalibration, windows, *,
@@ -164,12 +168,13 @@ class WindowQuantifier:
         self._options = {"model": model, "method": method}
         self.maps = quantify_maps(spectra, energy_axis, windows, **self._options)
 
-    def update(self, win: EdgeWindows) -> QuantificationMaps:
+    def update(self, win: EdgeWindows, *, quality: bool = True) -> QuantificationMaps:
         if win.element not in self.maps.elements:
             raise ValueError(f"{win.element} is not one of {self.maps.elements}")
         windows = tuple(win if w.element == win.element else w for w in self.maps.windows)
         _check_windows(windows)
         signals = dict(self.maps.signals)
-        signals[win.element] = edge_signal(self._spectra, self._axis, win, **self._options)
+        signals[win.element] = edge_signal(self._spectra, self._axis, win, quality=quality,
+                                           **self._options)
         self.maps = _with_percent(QuantificationMaps(windows, signals))
         return self.maps

@@ -218,6 +218,10 @@ def test_moving_a_window_recomputes_that_element_only(si, shapes):
     full = quantify_maps(counts, AXIS, [moved if w.element == "Mn" else w
                                         for w in edge_windows(shapes)])
     np.testing.assert_allclose(after.atomic_percent["Mn"], full.atomic_percent["Mn"])
+    live = q.update(moved, quality=False)          # while dragging: no fit-quality map
+    np.testing.assert_allclose(live.atomic_percent["Mn"], full.atomic_percent["Mn"])
+    assert np.all(np.isnan(live.signals["Mn"].fit_quality))
+    assert np.all(np.isfinite(q.update(moved).signals["Mn"].fit_quality))
     with pytest.raises(ValueError, match="not one of"):
         q.update(EdgeWindows("Ni", (800, 840), (855, 900), 1.0))
 
