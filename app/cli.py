@@ -73,17 +73,32 @@ def _demo_parser() -> argparse.ArgumentParser:
 
 
 def _eels_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="batteryscope eels",
-                                description="Atomic % from the core-loss edges of an EELS spectrum "
-                                            "(power-law background, hydrogenic cross-sections).")
+    p = argparse.ArgumentParser(
+        prog="batteryscope eels",
+        description="Atomic % from the core-loss edges of an EELS spectrum (image): Poisson "
+                    "maximum-likelihood power-law background, offline Hartree-Slater or "
+                    "hydrogenic cross-sections, Poisson + background errors.")
     p.add_argument("file", metavar="FILE")
     p.add_argument("--elements", required=True, metavar="O,Mn,Ni", help="elements to quantify")
     p.add_argument("--roi", metavar="x0,y0,x1,y1",
                    help="pixels to sum (x1, y1 exclusive); the whole scan by default")
+    p.add_argument("--lowloss", metavar="FILE",
+                   help="the paired low-loss SI: aligns the energy per pixel (zero-loss "
+                        "position) and reports t/λ")
+    p.add_argument("--method", choices=("window", "model"), default="window",
+                   help="window integration (default) or a model fit with the background "
+                        "exponent free and free fine structure (for overlapping edges)")
+    p.add_argument("--cross-sections", dest="cross_sections", default="auto",
+                   choices=("auto", "hartree-slater", "hydrogenic"),
+                   help="auto: the shipped Hartree-Slater tables where they exist, else "
+                        "exspy's hydrogenic model")
     p.add_argument("--beam-energy", type=float, metavar="KEV", help="override E0 (keV)")
     p.add_argument("--alpha", type=float, metavar="MRAD", help="override convergence semi-angle")
     p.add_argument("--beta", type=float, metavar="MRAD", help="override collection semi-angle")
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    p.add_argument("--out", metavar="DIR",
+                   help="also quantify every pixel and write the maps (.hspy) and "
+                        "quantification.json to DIR")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
@@ -93,7 +108,8 @@ def run_eels(args) -> int:
 
     result = quantify_file(args.file, parse_elements(args.elements), roi=parse_roi(args.roi),
                            beam_energy_keV=args.beam_energy, convergence_mrad=args.alpha,
-                           collection_mrad=args.beta)
+                           collection_mrad=args.beta, source=args.cross_sections,
+                           method=args.method, lowloss=args.lowloss, out_dir=args.out)
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
 

@@ -1,28 +1,33 @@
-"""``batteryscope eels``: elemental quantification of one (summed) EELS spectrum.
+"""``batteryscope eels``: elemental quantification of an EELS spectrum (image).
 
-Steps: sum the region of interest of a spectrum (image) to one spectrum; for each element
-take its usual edge (:func:`~batteryscope.analysis.eels.edges.quantification_edge`) and the
-default windows clipped to the spectrum; fit a power-law background (weighted LSQ) and
-integrate the edge; integrate exspy's hydrogenic cross-section over the same channels;
-atomic % from :func:`~batteryscope.analysis.eels.quantification.atomic_percent`.
+Steps: optionally align the energy of every pixel on the paired low-loss zero-loss peak
+(and report t/λ); sum the region of interest to one spectrum; for each element take its
+usual edge (:func:`~batteryscope.analysis.eels.edges.quantification_edge`) and the default
+windows clipped to the spectrum; then either fit a power-law background (Poisson maximum
+likelihood) and integrate the edge (``window``), or fit background + cross-section shapes +
+free fine structure over the whole range (``model``); divide by the partial cross-section
+over the same channels (offline Hartree–Slater tables where shipped, else exspy's hydrogenic
+model); atomic % from :func:`~batteryscope.analysis.eels.quantification.atomic_percent`.
+L3/L2 white-line ratios are added for Mn, Fe, Co, Ni. ``--out`` writes per-pixel maps
+(:mod:`.eels_maps_output`).
 
-Uncertainties are statistical only (Poisson + background extrapolation); hydrogenic
-cross-sections have no white lines and are typically good to 10–20 % for L edges.
+Uncertainties are statistical only (Poisson + background extrapolation); cross-sections are
+taken as exact (atomic models without white lines: see the cross-section tables' README).
 """
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
 from batteryscope.analysis.calibration import AxisCalibration
 from batteryscope.analysis.eels import edges as eels_edges
-from batteryscope.analysis.eels.background import fit_background, integrate_edge
+from batteryscope.analysis.eels.background import fit_and_integrate, fit_background
 from batteryscope.analysis.eels.quantification import atomic_percent
 
 from .errors import UserFacingError
 
-CROSS_SECTIONS = "hydrogenic (exspy)"
 
 
 class QuantificationError(UserFacingError):
@@ -129,38 +134,95 @@ def window_overlaps(windows: dict) -> dict[str, list[str]]:
     return found
 
 
-def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energy_keV: float,
-                      convergence_mrad: float, collection_mrad: float) -> dict:
-    """Quantify one spectrum: per-element results plus the microscope parameters used."""
-    from .eels_cross_sections import hydrogenic_cross_sections
-
+def _edge_plan(spectrum_axis: AxisCalibration, elements) -> tuple[dict, dict]:
+    """Default windows and exspy-style edge names per element."""
     windows, names = {}, {}
     for el in elements:
         try:
             shell = eels_edges.quantification_edge(el)
             windows[el] = eels_edges.default_windows(eels_edges.edge(el, shell),
-                                                     spectrum_lo=energy.offset,
-                                                     spectrum_hi=energy.high)
+                                                     spectrum_lo=spectrum_axis.offset,
+                                                     spectrum_hi=spectrum_axis.high)
         except ValueError as exc:
             raise QuantificationError(f"{el}: {exc}") from None
         names[el] = f"{el}_{shell}"
+    return windows, names
+
+
+def _cross_sections(names, energy, scope, source):
+    from .eels_cross_sections import cross_section_sources, cross_sections
+
     try:
-        xs = hydrogenic_cross_sections(names.values(), energy.values(),
-                                       beam_energy_keV=beam_energy_keV,
-                                       convergence_mrad=convergence_mrad,
-                                       collection_mrad=collection_mrad)
+        xs = cross_sections(names.values(), energy.values(), source=source, **scope)
+        used = cross_section_sources(names.values(), source=source)
     except ValueError as exc:
         raise QuantificationError(f"cross-sections: {exc}") from None
+    return xs, used
+
+
+def _model_amplitudes(spectra, energy, windows, names, xs):
+    """Model fit (background exponent free, fine structure free above each onset)."""
+    from batteryscope.analysis.eels.model_fit import EdgeComponent, fit_edge_model
+
+    comps = [EdgeComponent(names[el], xs[names[el]] * energy.scale, win.edge.onset_eV,
+                           fine_structure_width(el, names[el]))
+             for el, win in windows.items()]
+    first = min(w.background[0] for w in windows.values())
+    try:
+        return fit_edge_model(spectra, energy, comps, fit_range=(first, energy.high))
+    except ValueError as exc:
+        raise QuantificationError(f"model fit: {exc}") from None
+
+
+def fine_structure_width(element: str, edge_name: str) -> float:
+    """Width (eV) of the free fine-structure region above an onset in the model fit: for
+    the 3d-metal L2,3 edges both white lines (the L2 sits one spin-orbit splitting above
+    L3) plus 12 eV for their width and chemical shift; 15 eV of near-edge structure
+    otherwise (O K pre-peak and main peak)."""
+    from batteryscope.analysis.eels.white_lines import SPIN_ORBIT_eV
+
+    if edge_name.endswith("L3") and element in SPIN_ORBIT_eV:
+        return SPIN_ORBIT_eV[element] + 12.0
+    return 15.0
+
+
+def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energy_keV: float,
+                      convergence_mrad: float, collection_mrad: float, source: str = "auto",
+                      method: str = "window") -> dict:
+    """Quantify one spectrum: per-element results plus the microscope parameters used.
+
+    ``method="window"``: background (Poisson ML power law) + window integration / partial σ.
+    ``method="model"``: a fit of power law + cross-section shapes (+ free fine structure)
+    over the whole range; the counts reported are then the model's edge areas in the
+    default integration windows.
+    """
+    scope = {"beam_energy_keV": beam_energy_keV, "convergence_mrad": convergence_mrad,
+             "collection_mrad": collection_mrad}
+    windows, names = _edge_plan(energy, elements)
+    xs, used = _cross_sections(names, energy, scope, source)
     signals, variances, sigmas = {}, {}, {}
     for el, win in windows.items():
         lo, hi = win.integration
-        try:
-            fit = fit_background(spectrum, energy, windows=win.background, model="power_law",
-                                 method="lsq")
-            signals[el], variances[el] = integrate_edge(spectrum, energy, fit, lo=lo, hi=hi)
-        except ValueError as exc:
-            raise QuantificationError(f"{el}: {exc}") from None
         sigmas[el] = float(np.sum(xs[names[el]][_channels(energy, lo, hi)]) * energy.scale)
+    if method == "model":
+        fit = _model_amplitudes(spectrum, energy, windows, names, xs)
+        for j, el in enumerate(windows):
+            amp, err = float(fit.amplitudes[j]), float(fit.amplitude_err[j])
+            ok = not bool(fit.failed)
+            signals[el] = amp * sigmas[el] if ok else np.nan   # edge area in its window
+            variances[el] = (err * sigmas[el]) ** 2 if ok else np.nan
+        background = "power_law (exponent free) + cross-sections + fine structure, model fit"
+    elif method == "window":
+        for el, win in windows.items():
+            lo, hi = win.integration
+            try:
+                _, signals[el], variances[el] = fit_and_integrate(
+                    spectrum, energy, windows=win.background, lo=lo, hi=hi)
+            except ValueError as exc:
+                raise QuantificationError(f"{el}: {exc}") from None
+        background = "power_law (Poisson maximum likelihood)"
+    else:
+        raise QuantificationError(f"--method must be 'window' or 'model', not {method!r}")
     pct, pct_err = atomic_percent(signals, variances, sigmas)
     overlaps = window_overlaps(windows)
     results = []
@@ -169,29 +231,148 @@ def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energ
         row = {"element": el, "edge": names[el], "onset_eV": win.edge.onset_eV,
                "background_window_eV": list(win.background),
                "integration_window_eV": list(win.integration), "windows_clipped": win.clipped,
-               "sigma_barn": sigmas[el], "failed": failed, "overlaps": overlaps[el]}
+               "sigma_barn": sigmas[el], "cross_section_source": used[names[el]],
+               "failed": failed, "overlaps": overlaps[el]}
         values = {"counts": signals[el], "counts_err": np.sqrt(variances[el]),
                   "atomic_percent": pct[el], "atomic_percent_err": pct_err[el]}
         row.update({k: (float(v) if np.isfinite(v) else None) for k, v in values.items()})
         results.append(row)
-    return {"cross_sections": CROSS_SECTIONS, "background_model": "power_law (lsq)",
-            "beam_energy_keV": beam_energy_keV, "convergence_mrad": convergence_mrad,
-            "collection_mrad": collection_mrad, "elements": results}
+    return {"cross_sections": source, "method": method, "background_model": background,
+            **scope, "elements": results}
+
+
+def white_line_rows(spectrum, energy: AxisCalibration, elements) -> dict:
+    """L3/L2 ratio (Pearson 2:1 step) of each requested 3d metal whose L2,3 is in range."""
+    from batteryscope.analysis.eels.white_lines import (SPIN_ORBIT_eV, typical_windows,
+                                                        white_line_ratio)
+
+    out = {}
+    for el in elements:
+        if el not in SPIN_ORBIT_eV:
+            continue
+        edge = eels_edges.edge(el, "L3")
+        win = typical_windows(el, edge.onset_eV)
+        bg = eels_edges.default_windows(edge).background
+        if bg[0] < energy.offset or win["continuum_window"][1] > energy.high:
+            out[el] = {"white_line_ratio": None,
+                       "white_line_note": "L2,3 edge or its windows outside the spectrum"}
+            continue
+        fit = fit_background(spectrum, energy, windows=bg)
+        try:
+            wl = white_line_ratio(spectrum, energy, background=fit, **win)
+        except ValueError as exc:
+            out[el] = {"white_line_ratio": None, "white_line_note": str(exc)}
+            continue
+        ratio, err = float(wl.ratio), float(wl.ratio_std)
+        out[el] = {"white_line_ratio": ratio if np.isfinite(ratio) else None,
+                   "white_line_ratio_err": err if np.isfinite(err) else None,
+                   "white_line_windows_eV": {k: list(v) for k, v in win.items()}}
+    return out
+
+
+def _signal_data(signal) -> np.ndarray:
+    return np.asarray(signal.data.compute() if hasattr(signal.data, "compute") else signal.data)
+
+
+def low_loss_correction(core_signal, lowloss_path, roi):
+    """Use the paired low-loss SI: per-pixel energy drift from its zero-loss peak (both SIs
+    aligned on it), t/λ, and the ROI's single-scattering core loss by Fourier-ratio
+    deconvolution (plural scattering removed). Returns (aligned core data, ROI single-
+    scattering spectrum, info dict, t/λ map)."""
+    from batteryscope.analysis.eels.deconvolution import fourier_ratio_deconvolution
+    from batteryscope.analysis.eels.low_loss import (align_energy, t_over_lambda,
+                                                     zero_loss_position)
+
+    from .hyperspy_adapter import load_signals
+    from .signal_description import axes_of
+
+    signals = load_signals(lowloss_path)
+    if len(signals) != 1:
+        raise QuantificationError(f"{lowloss_path}: holds {len(signals)} datasets; expected "
+                                  "one low-loss spectrum (image)")
+    low = signals[0]
+    low_e = [a for a in axes_of(low) if not a.navigate]
+    if len(low_e) != 1 or low_e[0].units != "eV":
+        raise QuantificationError(f"{lowloss_path}: not an EELS spectrum (no energy axis in eV)")
+    low_e = low_e[0]
+    if not low_e.offset < 0 < low_e.high:
+        raise QuantificationError(f"{lowloss_path}: the low-loss axis {low_e.offset:g}–"
+                                  f"{low_e.high:g} eV does not hold the zero-loss peak at 0 eV")
+    core = _signal_data(core_signal)
+    ll = _signal_data(low)
+    if ll.shape[:-1] != core.shape[:-1]:
+        raise QuantificationError(f"the low-loss scan {ll.shape[:-1]} does not match the "
+                                  f"core-loss scan {core.shape[:-1]}")
+    shifts = zero_loss_position(ll, low_e)
+    if not np.any(np.isfinite(shifts)):
+        raise QuantificationError(f"{lowloss_path}: no zero-loss peak found in any pixel")
+    core_e = [a for a in axes_of(core_signal) if not a.navigate][0]
+    drift = np.where(np.isfinite(shifts), shifts, np.nanmedian(shifts))
+    aligned = align_energy(core.astype(np.float32), core_e, drift, fill="nan")
+    ll_aligned = align_energy(ll.astype(np.float32), low_e, drift, fill="nan")
+    t = t_over_lambda(ll, low_e)
+    core_sum = np.nan_to_num(_sum_roi(aligned, roi))
+    ll_sum = np.nan_to_num(_sum_roi(ll_aligned, roi))
+    ssd = fourier_ratio_deconvolution(core_sum, core_e, ll_sum, low_e)
+    if not bool(ssd.valid):
+        raise QuantificationError("Fourier-ratio deconvolution failed for the summed "
+                                  f"spectrum (t/λ {float(ssd.t_over_lambda):.2f}); "
+                                  "quantify without --lowloss")
+    sel = t if roi is None else t[roi[1]:roi[3], roi[0]:roi[2]]
+    info = {"thickness_t_over_lambda": float(np.nanmean(sel)),
+            "thickness_t_over_lambda_std": float(np.nanstd(sel)),
+            "energy_drift_eV": [float(np.nanmin(shifts)), float(np.nanmax(shifts))],
+            "zero_loss_not_found_pixels": int(np.sum(~np.isfinite(shifts))),
+            "single_scattering": "Fourier-ratio deconvolution of the summed core loss by "
+                                 "the summed low loss (both drift-aligned); errors as Poisson"}
+    return aligned, np.asarray(ssd.single_scattering, dtype=np.float64), info, t
+
+
+def _sum_roi(data, roi):
+    if roi is not None:
+        x0, y0, x1, y1 = roi
+        data = data[y0:y1, x0:x1]
+    n_nav = data.ndim - 1
+    # NaN channels (from drift alignment at the spectrum ends) count as missing
+    return np.asarray(np.nansum(data, axis=tuple(range(n_nav))) if n_nav else data,
+                      dtype=np.float64)
 
 
 def quantify_file(path, elements, *, roi=None, beam_energy_keV=None, convergence_mrad=None,
-                  collection_mrad=None) -> dict:
-    """Load ``path``, sum the ROI and quantify ``elements``; JSON-ready dict."""
+                  collection_mrad=None, source: str = "auto", method: str = "window",
+                  lowloss=None, out_dir=None) -> dict:
+    """Load ``path``, sum the ROI and quantify ``elements``; JSON-ready dict.
+
+    ``lowloss``: the paired low-loss file; its zero-loss peak aligns the core-loss energy
+    per pixel and gives t/λ. ``out_dir``: also quantify every pixel and write the maps.
+    """
     from .hyperspy_adapter import load_signals
 
     signals = load_signals(path)
     if len(signals) != 1:
         raise QuantificationError(f"the file holds {len(signals)} datasets; expected one EELS spectrum")
     signal = signals[0]
-    spectrum, energy = summed_spectrum(signal, roi)
+    spectrum, energy = summed_spectrum(signal, roi)       # validates axes and ROI
     scope = _microscope(signal, beam_energy_keV, convergence_mrad, collection_mrad)
-    out = {"file": str(path), "roi": list(roi) if roi else None}
-    out.update(quantify_spectrum(spectrum, energy, elements, **scope))
+    extra, aligned, t_map = {}, None, None
+    if lowloss is not None:
+        aligned, spectrum, extra, t_map = low_loss_correction(signal, lowloss, roi)
+    out = {"file": str(path), "roi": list(roi) if roi else None,
+           "lowloss": str(lowloss) if lowloss else None}
+    out.update(quantify_spectrum(spectrum, energy, elements, source=source, method=method,
+                                 **scope))
+    wl = white_line_rows(spectrum, energy, elements)
+    for row in out["elements"]:
+        row.update(wl.get(row["element"], {}))
+        row.update(extra)
+    out.update(extra)
+    if out_dir is not None:
+        from .eels_maps_output import write_maps
+
+        data = aligned if aligned is not None else _signal_data(signal)
+        out["maps"] = write_maps(out_dir, signal, data, energy, elements, scope=scope,
+                                 source=source, method=method, t_over_lambda=t_map,
+                                 summary=out)
     return out
 
 
@@ -199,9 +380,15 @@ def format_table(result: dict) -> str:
     """Human-readable table for ``batteryscope eels``."""
     lines = [f"file: {result['file']}",
              f"E0 {result['beam_energy_keV']:g} keV, α {result['convergence_mrad']:g} mrad, "
-             f"β {result['collection_mrad']:g} mrad; cross-sections: {result['cross_sections']}",
-             f"{'edge':<8}{'onset eV':>9}{'window eV':>14}{'counts':>22}{'σ barn':>10}"
-             f"{'at. %':>16}"]
+             f"β {result['collection_mrad']:g} mrad; method: {result['method']} "
+             f"({result['background_model']}); cross-sections: {result['cross_sections']}"]
+    if result.get("lowloss"):
+        lo, hi = result["energy_drift_eV"]
+        lines.append(f"low-loss: {result['lowloss']}: t/λ {result['thickness_t_over_lambda']:.3f}"
+                     f" ± {result['thickness_t_over_lambda_std']:.3f} (spread over the pixels), "
+                     f"zero-loss drift {lo:+.2f} to {hi:+.2f} eV, corrected")
+    lines.append(f"{'edge':<8}{'onset eV':>9}{'window eV':>14}{'counts':>22}{'σ barn':>10}"
+                 f"{'at. %':>16}  σ source")
     for r in result["elements"]:
         win = "{:g}–{:g}".format(*r["integration_window_eV"])
         if r["failed"]:
@@ -211,8 +398,15 @@ def format_table(result: dict) -> str:
         pct = ("—" if r["atomic_percent"] is None
                else f"{r['atomic_percent']:.2f} ± {r['atomic_percent_err']:.2f}")
         lines.append(f"{r['edge']:<8}{r['onset_eV']:>9g}{win:>14}{counts:>22}"
-                     f"{r['sigma_barn']:>10.4g}{pct:>16}")
+                     f"{r['sigma_barn']:>10.4g}{pct:>16}  {r.get('cross_section_source', '')}")
+    for r in result["elements"]:
+        if r.get("white_line_ratio") is not None:
+            lines.append(f"{r['element']} L3/L2 white-line ratio {r['white_line_ratio']:.3f} ± "
+                         f"{r['white_line_ratio_err']:.3f} (2:1 continuum step removed)")
     for r in result["elements"]:
         for overlap in r.get("overlaps", []):
             lines.append(f"warning: {r['edge']}: {overlap}; this result is not reliable")
+    if result.get("maps"):
+        lines.append(f"maps: {len(result['maps'])} files in "
+                     f"{Path(result['maps'][0]).parent}")
     return "\n".join(lines)

@@ -390,3 +390,23 @@ def calibration_from_standards(results, valences, *, element: str,
     method = "white_line_ratio(" + ", ".join(f"{k}={v}" for k, v in settings[0].items()) + ")"
     return ValenceCalibration(element, tuple(float(v) for v in valences), tuple(ratios),
                               tuple(stds), method, citation)
+
+
+# 2p spin-orbit splittings (eV) of the 3d metals, L3 to L2, from X-ray energy tables
+# (e.g. Thompson et al., X-ray Data Booklet, LBNL 2009, Table 1-1 binding energies:
+# Mn 2p3/2 638.7, 2p1/2 649.9; Fe 706.8, 719.9; Co 778.1, 793.2; Ni 852.7, 870.0).
+SPIN_ORBIT_eV = {"Mn": 11.2, "Fe": 13.1, "Co": 15.1, "Ni": 17.3}
+
+
+def typical_windows(element: str, l3_onset_eV: float) -> dict:
+    """Default white-line windows for Mn, Fe, Co, Ni from the L3 onset: L3 and L2 integration
+    windows of 8 eV starting 1 eV below each line's onset, continuum 15–35 eV above L2.
+    A starting point, not a calibration: published L3/L2 calibrations each fix their own
+    windows, and a ratio is only comparable to one measured with the same ones."""
+    if element not in SPIN_ORBIT_eV:
+        raise ValueError(f"white-line windows are tabulated for {sorted(SPIN_ORBIT_eV)}, "
+                         f"not {element}")
+    l2 = l3_onset_eV + SPIN_ORBIT_eV[element]
+    return {"l3_window": (l3_onset_eV - 1.0, l3_onset_eV + 7.0),
+            "l2_window": (l2 - 1.0, l2 + 7.0),
+            "continuum_window": (l2 + 15.0, l2 + 35.0)}

@@ -56,6 +56,8 @@ def si_path(tmp_path, ideal):
 
 
 def _run(argv, capsys):
+    if argv[0] == "eels" and "--cross-sections" not in argv:
+        argv = [*argv, "--cross-sections", "hydrogenic"]   # the data were made with these
     code = cli.main(argv)
     out, err = capsys.readouterr()
     return code, out, err
@@ -67,8 +69,9 @@ def _truth(density):
 
 
 def _check_against_truth(result, truth):
-    assert result["cross_sections"] == "hydrogenic (exspy)"
+    assert result["cross_sections"] == "hydrogenic"
     for row in result["elements"]:
+        assert row["cross_section_source"] == "hydrogenic (exspy)"
         assert not row["failed"]
         dev = row["atomic_percent"] - truth[row["element"]]
         assert abs(dev) < 3 * row["atomic_percent_err"], (row, truth)
@@ -190,9 +193,111 @@ def test_other_elements_edges_inside_a_window_are_flagged():
     assert any("Mn" in f and "window" in f for f in found["Li"]), found  # Mn M₂,₃ under Li K
     assert found["Mn"] == []
     table = format_table({"file": "x", "beam_energy_keV": 300, "convergence_mrad": 20,
-                          "collection_mrad": 30, "cross_sections": "hydrogenic (exspy)",
+                          "collection_mrad": 30, "cross_sections": "hydrogenic",
+                          "method": "window", "background_model": "power law",
                           "elements": [{"edge": "Li_K", "onset_eV": 55.0, "integration_window_eV": [55, 105],
                                         "failed": False, "counts": 1.0, "counts_err": 0.1,
                                         "sigma_barn": 1.0, "atomic_percent": 50.0,
                                         "atomic_percent_err": 1.0, "overlaps": found["Li"]}]})
     assert "warning: Li_K" in table and "not reliable" in table
+
+
+def test_offline_hartree_slater_tables_by_default(si_path, capsys):
+    code, out, err = _run(["eels", str(si_path), "--elements", "O,Mn,Ni", "--json",
+                           "--cross-sections", "auto"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["cross_sections"] == "auto"
+    hydro = json.loads(_run(["eels", str(si_path), "--elements", "O,Mn,Ni", "--json"],
+                            capsys)[1])
+    for row, h in zip(result["elements"], hydro["elements"]):
+        assert row["cross_section_source"].startswith("hartree-slater")
+        assert row["sigma_barn"] != pytest.approx(h["sigma_barn"], rel=0.05)
+        assert row["counts"] == pytest.approx(h["counts"])       # same data, same windows
+
+
+def test_model_fit_method_matches_known_composition(si_path, capsys):
+    code, out, err = _run(["eels", str(si_path), "--elements", "O,Mn,Ni", "--json",
+                           "--method", "model"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["method"] == "model"
+    whole = {el: 3 * LEFT[el] + 3 * RIGHT[el] for el in EDGES}
+    _check_against_truth(result, _truth(whole))
+
+
+def test_out_writes_calibrated_maps_that_match_the_truth(si_path, tmp_path, capsys):
+    import hyperspy.api as hs
+
+    out_dir = tmp_path / "maps"
+    code, out, err = _run(["eels", str(si_path), "--elements", "O,Mn,Ni", "--out",
+                           str(out_dir)], capsys)
+    assert code == 0, err
+    assert "maps:" in out
+    names = sorted(p.name for p in out_dir.iterdir())
+    for el in EDGES:
+        for q in ("atomic_percent", "atomic_percent_err", "counts", "background_failed"):
+            assert f"{el}_{q}.hspy" in names
+    summary = json.loads((out_dir / "quantification.json").read_text())
+    assert len(summary["maps"]) == 12
+    mn = hs.load(str(out_dir / "Mn_atomic_percent.hspy"))
+    err_map = hs.load(str(out_dir / "Mn_atomic_percent_err.hspy")).data
+    assert mn.data.shape == (NY, NX)
+    assert mn.axes_manager[0].units == "nm"
+    for cols, density in ((slice(0, 3), LEFT), (slice(3, 6), RIGHT)):
+        truth = _truth(density)["Mn"]
+        pull = (mn.data[:, cols] - truth) / err_map[:, cols]
+        assert np.all(np.abs(pull) < 4)
+    # never overwrite: a second run into the same folder is refused with one line
+    _expect_one_line_error(["eels", str(si_path), "--elements", "O,Mn,Ni", "--out",
+                            str(out_dir)], capsys, "exists")
+
+
+def test_out_needs_a_spectrum_image(tmp_path, ideal, capsys):
+    axes = (E_AXIS,)
+    s = signal_from_array(ideal[0, 0].astype(np.float32), axes, title="one", signal_type="EELS",
+                          acquisition=SCOPE)
+    path = tmp_path / "one.hspy"
+    s.save(str(path))
+    _expect_one_line_error(["eels", str(path), "--elements", "O,Mn", "--out",
+                            str(tmp_path / "m")], capsys, "spectrum image")
+
+
+@pytest.fixture(scope="module")
+def demo_dual_eels(tmp_path_factory):
+    from batteryscope.app.demo_files import write_specimen
+    from batteryscope.app.demo_specimens import layered_oxide_eels
+
+    specimen = layered_oxide_eels(seed=0)
+    paths = write_specimen(specimen, tmp_path_factory.mktemp("demo"))
+    low = next(p for p in paths if "low_loss" in p.name and p.suffix == ".hspy")
+    core = next(p for p in paths if "core_loss" in p.name and p.suffix == ".hspy")
+    return core, low, specimen.truth
+
+
+def test_lowloss_gives_thickness_drift_and_single_scattering(demo_dual_eels, capsys):
+    core, low, truth = demo_dual_eels
+    dist = np.asarray(truth["maps"]["distance_from_surface_nm"])
+    rows, cols = np.nonzero(dist > 5.0)
+    y0, x0 = rows.min(), cols.min()
+    # the largest bulk rectangle anchored at the bulk's corner (bulk is one side)
+    y1, x1 = rows.max() + 1, cols.max() + 1
+    assert np.all(dist[y0:y1, x0:x1] > 4.0)
+    code, out, err = _run(["eels", str(core), "--elements", "O,Mn,Co,Ni", "--lowloss", str(low),
+                           "--roi", f"{x0},{y0},{x1},{y1}", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    t_true = np.asarray(truth["maps"]["t_over_lambda"])[y0:y1, x0:x1].mean()
+    assert result["thickness_t_over_lambda"] == pytest.approx(t_true, abs=0.03)
+    shift = np.asarray(truth["maps"]["zlp_shift_eV"])
+    lo, hi = result["energy_drift_eV"]
+    assert lo == pytest.approx(shift.min(), abs=0.1) and hi == pytest.approx(shift.max(), abs=0.1)
+    rows = {r["element"]: r for r in result["elements"]}
+    assert rows["Mn"]["thickness_t_over_lambda"] == result["thickness_t_over_lambda"]
+    # white lines of the plural-scattering-free spectrum: the generator's bulk L3/L2
+    # (Mn4+ 2.0, Co3+ 2.4, Ni2+ 3.0); without the deconvolution the plasmon replicas of
+    # the white lines land in the continuum window and Mn comes out ~12
+    bulk = truth["summary"]["bulk"]
+    for el in ("Mn", "Co", "Ni"):
+        assert rows[el]["white_line_ratio"] == pytest.approx(bulk[f"mean_l3_l2_ratio_{el}"],
+                                                             abs=0.25), el

@@ -1,0 +1,114 @@
+"""``batteryscope eels --out DIR``: quantify every pixel and write the maps as ``.hspy``.
+
+One file per element and quantity, on the scan's calibrated axes, so any of them opens as
+an image in the viewer (or HyperSpy):
+
+``<El>_atomic_percent``, ``<El>_atomic_percent_err`` (1σ, Poisson + background
+extrapolation), ``<El>_counts`` (background-subtracted edge counts; the model's edge area
+with ``--method model``), ``<El>_background_failed`` (1 where the fit failed: NaN in the
+maps above, never a made-up number), ``t_over_lambda`` with ``--lowloss``; and
+``quantification.json``, the same summary ``--json`` prints. Files are written atomically;
+existing files are never overwritten.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from batteryscope.analysis.calibration import AxisCalibration
+from batteryscope.analysis.eels.maps import EdgeWindows, quantify_maps
+from batteryscope.analysis.eels.quantification import atomic_percent
+
+from .errors import UserFacingError
+
+
+def _image_axes(signal) -> list[AxisCalibration]:
+    from .signal_description import axes_of
+
+    nav = [a for a in axes_of(signal) if a.navigate]
+    return [replace(a, navigate=False) for a in nav]
+
+
+def _window_maps(data, energy, elements, scope, source):
+    from .eels_quantify import _channels, _cross_sections, _edge_plan
+
+    windows, names = _edge_plan(energy, elements)
+    xs, _ = _cross_sections(names, energy, scope, source)
+    edge_windows = []
+    for el, win in windows.items():
+        sigma = float(np.sum(xs[names[el]][_channels(energy, *win.integration)]) * energy.scale)
+        edge_windows.append(EdgeWindows(el, win.background, win.integration, sigma))
+    maps = quantify_maps(data, energy, edge_windows)
+    return {el: {"atomic_percent": maps.atomic_percent[el],
+                 "atomic_percent_err": maps.atomic_percent_err[el],
+                 "counts": maps.signals[el].counts,
+                 "background_failed": maps.background_failed(el).astype(np.uint8)}
+            for el in windows}
+
+
+def _model_maps(data, energy, elements, scope, source):
+    from .eels_quantify import _channels, _cross_sections, _edge_plan, _model_amplitudes
+
+    windows, names = _edge_plan(energy, elements)
+    xs, _ = _cross_sections(names, energy, scope, source)
+    fit = _model_amplitudes(data, energy, windows, names, xs)
+    sig, var, sigmas = {}, {}, {}
+    for j, (el, win) in enumerate(windows.items()):
+        sigmas[el] = float(np.sum(xs[names[el]][_channels(energy, *win.integration)])
+                           * energy.scale)
+        sig[el] = np.where(fit.failed, np.nan, fit.amplitudes[..., j] * sigmas[el])
+        var[el] = np.where(fit.failed, np.nan, (fit.amplitude_err[..., j] * sigmas[el]) ** 2)
+    pct, err = atomic_percent(sig, var, sigmas)
+    return {el: {"atomic_percent": pct[el], "atomic_percent_err": err[el], "counts": sig[el],
+                 "background_failed": fit.failed.astype(np.uint8)} for el in windows}
+
+
+def write_maps(out_dir, signal, data, energy: AxisCalibration, elements, *, scope: dict,
+               source: str, method: str, t_over_lambda=None, summary: dict) -> list[str]:
+    """Quantify every pixel of ``data`` (the SI, drift-aligned if a low-loss was given) and
+    write the maps to ``out_dir``; returns the written paths."""
+    from .hyperspy_adapter import save_signal, signal_from_array
+
+    if np.ndim(data) < 2:
+        raise UserFacingError("--out writes maps, which needs a spectrum image or a line "
+                              "scan; this file holds one spectrum (use --json)")
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserFacingError(f"cannot create the output folder {out_dir}: {exc.strerror}") from None
+    data = np.asarray(data)
+    if data.dtype not in (np.float32, np.float64):
+        data = data.astype(np.float32)
+    build = _model_maps if method == "model" else _window_maps
+    maps = build(data, energy, elements, scope, source)
+    axes = _image_axes(signal)
+    written = []
+
+    def save(name, array, quantity):
+        s = signal_from_array(np.ascontiguousarray(array), axes, title=name, quantity=quantity)
+        path = save_signal(s, out_dir / f"{name}.hspy")
+        written.append(str(path))
+
+    for el, quantities in maps.items():
+        save(f"{el}_atomic_percent", quantities["atomic_percent"].astype(np.float32),
+             f"{el} (at. %)")
+        save(f"{el}_atomic_percent_err", quantities["atomic_percent_err"].astype(np.float32),
+             f"{el} 1σ (at. %)")
+        save(f"{el}_counts", quantities["counts"].astype(np.float32), f"{el} edge counts")
+        save(f"{el}_background_failed", quantities["background_failed"],
+             f"{el} background fit failed (1)")
+    if t_over_lambda is not None:
+        save("t_over_lambda", np.asarray(t_over_lambda, dtype=np.float32), "t/λ")
+    from .atomic_write import write_text_atomic
+
+    report = dict(summary, maps=written)
+    target = out_dir / "quantification.json"
+    if target.exists():
+        raise UserFacingError(f"{target} exists; choose an empty folder for --out")
+    write_text_atomic(target, json.dumps(report, indent=1))
+    written.append(str(target))
+    return written
