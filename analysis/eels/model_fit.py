@@ -40,6 +40,7 @@ from scipy.interpolate import BSpline
 
 from ..calibration import AxisCalibration
 from . import _model_fit_kernels as _k
+from .background import _check_axis
 
 R_STEP = 0.25         # grid of the coarse search for the exponent (one matrix product)
 R_FINE = 0.01         # grid of the tables the exact Newton polish interpolates
@@ -242,14 +243,7 @@ def fit_edge_model(spectra, energy_axis: AxisCalibration, components, *, fit_ran
     knot_eV : float
         Spacing of the fine-structure B-spline knots.
     """
-    if not isinstance(energy_axis, AxisCalibration) or energy_axis.scale <= 0:
-        raise ValueError("energy_axis must be an increasing AxisCalibration")
-    spectra = np.asarray(spectra)
-    if spectra.ndim < 1 or spectra.shape[-1] != energy_axis.size:
-        raise ValueError(f"spectra of shape {spectra.shape} do not match the energy axis of "
-                         f"{energy_axis.size} channels (the last dimension must be the energy)")
-    if spectra.dtype.kind not in "iuf":
-        raise ValueError(f"spectra must be real numbers; got dtype {spectra.dtype}")
+    spectra = _check_axis(spectra, energy_axis)
     components = list(components)
     if not components:
         raise ValueError("give at least one edge component")
