@@ -179,7 +179,7 @@ def fine_structure_width(element: str, edge_name: str) -> float:
     the 3d-metal L2,3 edges both white lines (the L2 sits one spin-orbit splitting above
     L3) plus 12 eV for their width and chemical shift; 30 eV of near-edge structure
     otherwise (O K: pre-peak, main peak and most of the multiple-scattering peak ~30 eV
-    above; 45 eV was measured worse on the demo: shorter continuum lever arms))."""
+    above; 45 eV was measured worse on the demo: shorter continuum lever arms)."""
     from batteryscope.analysis.eels.white_lines import SPIN_ORBIT_eV
 
     if edge_name.endswith("L3") and element in SPIN_ORBIT_eV:
