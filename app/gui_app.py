@@ -20,6 +20,22 @@ def _configure_pyqtgraph() -> None:
 BENIGN_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
 
 
+def _set_icon(app) -> None:
+    """Window icon from the package resources; the desktop-file name matches
+    packaging/batteryscope.desktop so the shell groups the window with its launcher."""
+    from importlib.resources import files
+
+    from PySide6.QtGui import QIcon
+
+    icon = QIcon()
+    for name in ("batteryscope.svg", "batteryscope.png", "batteryscope-48.png"):
+        path = files("batteryscope.resources") / name
+        if path.is_file():
+            icon.addFile(str(path))
+    app.setWindowIcon(icon)
+    app.setDesktopFileName("batteryscope")
+
+
 def _qt_message_handler(mode, context, message) -> None:
     if not any(message.startswith(m) for m in BENIGN_QT_MESSAGES):
         print(f"Qt: {message}", file=sys.stderr)
@@ -34,6 +50,7 @@ def run_application(*, files, demo: bool, screenshot: str | None, panel: str | N
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("BatteryScope")
     app.setOrganizationName("BatteryScope")
+    _set_icon(app)
     _configure_pyqtgraph()
     from .main_window import MainWindow
 
