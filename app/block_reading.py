@@ -76,6 +76,10 @@ def read_in_blocks_job(context, data, *, keep: bool, spectrum_image: bool,
 
     import dask.array as da
 
+    from .dask_gc_guard import install
+
+    install()
+
     shape = tuple(int(n) for n in data.shape)
     row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * data.dtype.itemsize
     out = np.empty(shape, dtype=data.dtype) if keep else None

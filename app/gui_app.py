@@ -60,6 +60,9 @@ def run_application(*, files, demo: bool, screenshot: str | None, panel: str | N
     from pyqtgraph.util.garbage_collector import GarbageCollector
 
     app._batteryscope_gc = GarbageCollector(interval=1.0)  # lives as long as the application
+    from .dask_gc_guard import install
+
+    install()  # dask would otherwise switch automatic collection back on (see the module)
     window = MainWindow(show_dialogs=screenshot is None)
     window.show()
     if demo:

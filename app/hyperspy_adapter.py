@@ -55,6 +55,9 @@ def import_hyperspy():
     """``hyperspy.api``, imported quietly (it warns about its own deprecations)."""
     with quiet_hyperspy():
         import hyperspy.api as hs
+    from .dask_gc_guard import install
+
+    install()  # HyperSpy's lazy signals slice with dask: keep collection off (see the module)
     return hs
 
 
