@@ -31,8 +31,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from . import _filters
 from ._column_input import check_image
-from .lattice_spacing import estimate_column_sigma, estimate_min_separation
+from .lattice_spacing import _lattice_estimates, estimate_column_sigma
 
 #: A maximum must dip by this many noise sd towards any brighter maximum nearby.
 PROMINENCE_SIGMA = 1.5
@@ -74,14 +75,20 @@ def pixel_noise_model(image: np.ndarray) -> tuple[float, float]:
         v = pixel_noise_sd(image) ** 2
         return float(max(v, 1e-12)), 0.0
     which = np.clip(np.searchsorted(edges, mean.ravel(), side="right") - 1, 0, edges.size - 2)
-    r = resid.ravel()
+    # group the pixels by bin with one stable sort (a radix sort on the small bin index)
+    # instead of a mask per bin: each bin's pixels keep their order, so the means and
+    # medians are the same numbers as with ``r[which == b]``
+    order = np.argsort(which.astype(np.uint8), kind="stable")
+    bounds = np.searchsorted(which[order], np.arange(edges.size))
+    r = resid.ravel()[order]
+    m_sorted = mean.ravel()[order]
     mu, var = [], []
     for b in range(edges.size - 1):
-        sel = which == b
-        if np.count_nonzero(sel) < 50:
+        lo, hi = bounds[b], bounds[b + 1]
+        if hi - lo < 50:
             continue
-        rb = r[sel]
-        mu.append(float(np.mean(mean.ravel()[sel])))
+        rb = r[lo:hi]
+        mu.append(float(np.mean(m_sorted[lo:hi])))
         var.append(float((1.4826 * np.median(np.abs(rb - np.median(rb)))) ** 2))
     mu, var = np.array(mu), np.array(var)
     if mu.size < 2 or np.ptp(mu) == 0:
@@ -135,13 +142,15 @@ def find_columns(image, *, min_separation_px: float | None = None, dark_columns:
             raise ValueError(f"mask shape {mask.shape} differs from the image's {img.shape}")
     if dark_columns:
         img = -img
+    # one autocorrelation for both the separation and the width (previously three FFTs)
+    sigma_acf = None
     if min_separation_px is None:
-        min_separation_px = estimate_min_separation(img)
+        sigma_acf, min_separation_px = _lattice_estimates(img)
     if not (np.isfinite(min_separation_px) and min_separation_px >= 1.0):
         raise ValueError(f"min_separation_px must be >= 1 pixel, got {min_separation_px}")
     if smoothing_px is None:
         try:
-            smoothing_px = estimate_column_sigma(img)
+            smoothing_px = sigma_acf if sigma_acf is not None else estimate_column_sigma(img)
         except ValueError:
             smoothing_px = 0.25 * min_separation_px
         smoothing_px = float(np.clip(0.5 * smoothing_px, 0.5, 0.25 * min_separation_px + 0.5))
@@ -150,22 +159,27 @@ def find_columns(image, *, min_separation_px: float | None = None, dark_columns:
     if noise <= 0:                      # noise-free data: any real maximum counts
         noise = 1e-9 * float(np.ptp(smooth))
     size = 2 * int(np.ceil(min_separation_px)) + 1
-    background = ndimage.uniform_filter(ndimage.minimum_filter(smooth, size=2 * size - 1, mode="nearest"),
-                                        size=size, mode="nearest")
-    is_max = smooth == ndimage.maximum_filter(smooth, size=3, mode="nearest")
-    height = smooth - background
-    candidates = is_max & (height > threshold_sigma * noise)
+    # exact numba equivalents of ndimage.minimum_filter(mode="nearest") and of
+    # smooth == ndimage.maximum_filter(smooth, 3, mode="nearest") (see _filters), ~3x faster;
+    # the background (uniform filter of the minimum image) is needed only at the local
+    # maxima (~1 % of the pixels), so it is summed there alone (_filters.box_mean_at)
+    minimum = _filters.minimum_filter(smooth, 2 * size - 1)
+    is_max = _filters.local_maxima(smooth)
     if mask is not None:
-        candidates &= mask
-    rows, cols = np.nonzero(candidates)
-    order = np.argsort(-height[rows, cols], kind="stable")
-    rows, cols = rows[order], cols[order]
+        is_max &= mask
+    rows, cols = np.nonzero(is_max)
+    base = _filters.box_mean_at(minimum, size, rows, cols)
+    height = smooth[rows, cols] - base
+    keep = height > threshold_sigma * noise
+    rows, cols, height, base = rows[keep], cols[keep], height[keep], base[keep]
+    order = np.argsort(-height, kind="stable")
+    rows, cols, base = rows[order], cols[order], base[order]
     keep = _separate(cols.astype(float), rows.astype(float), min_separation_px)
-    rows, cols = rows[keep], cols[keep]
+    rows, cols, base = rows[keep], cols[keep], base[keep]
     keep = _prominent(smooth, cols.astype(float), rows.astype(float), 2.5 * min_separation_px,
                       PROMINENCE_SIGMA * noise)
-    rows, cols = rows[keep], cols[keep]
-    xy = _subpixel(smooth, background, rows, cols)
+    rows, cols, base = rows[keep], cols[keep], base[keep]
+    xy = _subpixel(smooth, base, rows, cols)
     ny, nx = img.shape
     # border maxima whose parabola puts the column up to half a pixel outside are kept
     # (noise on one side decides that much) and placed on the edge; the Gaussian fit decides
@@ -229,13 +243,14 @@ def _separate(x: np.ndarray, y: np.ndarray, min_sep: float) -> np.ndarray:
     return keep
 
 
-def _subpixel(smooth: np.ndarray, background: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _subpixel(smooth: np.ndarray, base: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Sub-pixel peak position: vertex of a parabola through 3 pixels along each axis.
 
     Inside the image the parabola goes through the maximum and its two neighbours
     (offset limited to ±0.5 px). On the border it goes through the logarithm of the
     height above background of the border pixel and the next two inward (exact for a
-    Gaussian), which extrapolates to the centre of a column cut by the border; the
+    Gaussian; ``base`` is the local background at each maximum), which extrapolates to
+    the centre of a column cut by the border; the
     tail of a column outside the image extrapolates outside and is dropped by the caller.
     """
     ny, nx = smooth.shape
@@ -249,7 +264,6 @@ def _subpixel(smooth: np.ndarray, background: np.ndarray, rows: np.ndarray, cols
         pts = [start, start + 1, start + 2]
         f = [smooth[rows, p] if axis == 1 else smooth[p, cols] for p in pts]
         interior = (idx > 0) & (idx < n - 1)
-        base = background[rows, cols]
         tiny = 1e-12 + 1e-9 * np.abs(f[1])
         lf = [np.where(interior, fi, np.log(np.maximum(fi - base, tiny))) for fi in f]
         a = 0.5 * (lf[0] - 2.0 * lf[1] + lf[2])

@@ -11,6 +11,7 @@ replaced by the mean of its four neighbours.
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 
 from ._column_input import check_image
@@ -38,8 +39,12 @@ def _autocorrelation(image: np.ndarray) -> np.ndarray:
     wx = np.hanning(img.shape[1])[None, :]
     img = img * (wy * wx)
     ny, nx = img.shape
-    spec = np.fft.rfft2(img, s=(2 * ny, 2 * nx))      # zero-padded: no wrap-around
-    acf = np.fft.irfft2(np.abs(spec) ** 2, s=(2 * ny, 2 * nx))
+    # zero-padded: no wrap-around. Single precision (scipy.fft keeps float32; ~1.7x faster
+    # than numpy's float64 transforms): the autocorrelation is only read for a width fitted
+    # in log space above 35 % of the peak and for peaks above 10 % of the highest, where a
+    # relative rounding error of ~1e-7 is far below the image noise.
+    spec = scipy.fft.rfft2(img.astype(np.float32), s=(2 * ny, 2 * nx))
+    acf = scipy.fft.irfft2(spec.real ** 2 + spec.imag ** 2, s=(2 * ny, 2 * nx)).astype(np.float64)
     acf = np.fft.fftshift(acf)
     cy, cx = ny, nx
     acf[cy, cx] = 0.25 * (acf[cy - 1, cx] + acf[cy + 1, cx] + acf[cy, cx - 1] + acf[cy, cx + 1])
@@ -79,8 +84,13 @@ def estimate_column_sigma(image, *, dark_columns: bool = False) -> float:
         the removed mean lowers); neighbouring columns closer than ~3 s broaden it.
     """
     img = check_image(image)
-    r_max = max(4, min(_central_crop(img).shape) // 4)
-    prof = _radial_profile(_autocorrelation(img), r_max)
+    return _sigma_from_acf(_autocorrelation(img), _central_crop(img).shape)
+
+
+def _sigma_from_acf(acf: np.ndarray, crop_shape) -> float:
+    """:func:`estimate_column_sigma` from an autocorrelation already computed."""
+    r_max = max(4, min(crop_shape) // 4)
+    prof = _radial_profile(acf, r_max)
     # the mean was removed, which lowers the whole autocorrelation by a constant: measure
     # the central peak from the first minimum of the radial profile (between columns)
     rising = np.flatnonzero(np.diff(prof) > 0)
@@ -106,11 +116,15 @@ def nearest_column_distance(image, *, dark_columns: bool = False) -> float:
     central peak, at least 10 % as high as the strongest off-centre peak.
     """
     img = check_image(image)
-    acf = _autocorrelation(img)
+    return _nearest_from_acf(_autocorrelation(img), _central_crop(img).shape)
+
+
+def _nearest_from_acf(acf: np.ndarray, crop_shape) -> float:
+    """:func:`nearest_column_distance` from an autocorrelation already computed."""
     cy, cx = acf.shape[0] // 2, acf.shape[1] // 2
-    r_max = min(_central_crop(img).shape) // 3
+    r_max = min(crop_shape) // 3
     if r_max < 4:
-        raise ValueError(f"image {img.shape} is too small to measure a lattice spacing")
+        raise ValueError(f"image {tuple(crop_shape)} is too small to measure a lattice spacing")
     sub = acf[cy - r_max:cy + r_max + 1, cx - r_max:cx + r_max + 1]
     yy, xx = np.indices(sub.shape) - r_max
     rad = np.hypot(yy, xx)
@@ -155,9 +169,22 @@ def estimate_min_separation(image, *, dark_columns: bool = False) -> float:
     ValueError
         For images that are not 2-D, not finite, constant, too small, or show no lattice.
     """
-    sep = 2.0 * estimate_column_sigma(image, dark_columns=dark_columns)
+    return _lattice_estimates(check_image(image))[1]
+
+
+def _lattice_estimates(img: np.ndarray) -> tuple[float, float]:
+    """(column sigma, minimum separation) of a checked image from one autocorrelation.
+
+    The two estimates of :func:`estimate_column_sigma` and :func:`estimate_min_separation`
+    (the autocorrelation, an FFT of the central crop, is computed once, not three times).
+    The sigma raises ValueError as :func:`estimate_column_sigma` does.
+    """
+    acf = _autocorrelation(img)
+    crop_shape = _central_crop(img).shape
+    sigma = _sigma_from_acf(acf, crop_shape)
+    sep = 2.0 * sigma
     try:
-        sep = min(sep, SEPARATION_FRACTION * nearest_column_distance(image, dark_columns=dark_columns))
+        sep = min(sep, SEPARATION_FRACTION * _nearest_from_acf(acf, crop_shape))
     except ValueError:
         pass                                  # no off-centre peak: isolated columns
-    return float(max(2.0, sep))
+    return sigma, float(max(2.0, sep))

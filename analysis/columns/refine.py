@@ -12,7 +12,12 @@ Method
    3.5 widths (less where neighbours crowd in) to the data with the *other* columns'
    model held fixed, and the model is updated with its new fit at once (Gauss–Seidel;
    the simultaneous update oscillates for strongly overlapping columns). Rounds repeat
-   until the positions settle. Each column has its own local constant background; a
+   until the positions settle; after the first, only columns that still move (or whose
+   neighbours' model changed) are refitted. Within a round the image is cut into square
+   tiles in a 2 × 2 colour pattern, tiles more than two fit reaches wide: tiles of one
+   colour touch disjoint pixels and are fitted in parallel (numba, where the threading
+   layer is thread-safe), with exactly the result of fitting them one after another.
+   Each column has its own local constant background; a
    weak prior (sd 15 %) holds widths near the image's column width, so faint columns,
    whose width the data cannot fix, do not collapse or swell. Fits are
    Levenberg–Marquardt on squared residuals weighted by the image's noise model
@@ -41,6 +46,7 @@ from scipy.spatial import cKDTree
 
 from . import _gauss_kernels as _k
 from ._column_input import check_image, check_positions
+from ._parallel import pick
 from .find import pixel_noise_model, pixel_noise_sd
 from .lattice_spacing import estimate_column_sigma
 
@@ -50,7 +56,10 @@ FIT_RADIUS_SIGMAS = 3.5
 RENDER_SIGMAS = 3.5
 #: sd of the prior on each column's width, relative to the image's column width.
 PRIOR_WIDTH_REL = 0.15
-#: Neighbour rounds stop when positions move by less than this fraction of their error.
+#: Fewest columns for which a tiled sweep runs in parallel (below, serially: see _parallel).
+PARALLEL_MIN_COLUMNS = 2000
+#: A column settles (is not refitted) when it and its neighbours change by less than this
+#: fraction of the median position error in a round; the rounds stop when all have settled.
 ROUND_TOLERANCE = 0.05
 
 
@@ -127,7 +136,9 @@ def _nn_distance(xy: np.ndarray) -> np.ndarray:
 
 
 def _gather(img: np.ndarray, xy: np.ndarray, radius: float) -> np.ndarray:
-    """Pixel values in a disc around each position (NaN outside the image), (n, m)."""
+    """Pixel values in a disc around each position (NaN outside the image), (n, m).
+
+    With :func:`_row_percentile`, the numpy reference of ``_k._start_values`` (tests)."""
     ir = int(np.ceil(radius))
     oy, ox = np.mgrid[-ir:ir + 1, -ir:ir + 1]
     disc = ox ** 2 + oy ** 2 <= radius ** 2
@@ -174,16 +185,17 @@ def refine_columns(image, xy, *, sigma_px: float | None = None, mode: str = "lsq
     dark_columns : bool
         Columns darker than the background (ABF).
     neighbours : bool
-        Subtract the other columns' fitted tails from each column's window (three
-        rounds); False fits each column alone in a window limited to half the
+        Subtract the other columns' fitted tails from each column's window (rounds of
+        fits until they settle); False fits each column alone in a window limited to half the
         nearest-neighbour distance.
     fit_radius_px : float, optional
         Radius of every column's fit window. By default ``0.5 * d + 0.5 * sigma`` with
         ``d`` the column's nearest-neighbour distance, clipped to [2, 3.5] widths.
     n_rounds : int
-        Most neighbour-subtraction (Gauss–Seidel) rounds (>= 1); they stop when the median
-        position change of a round falls below ``ROUND_TOLERANCE`` (5 %) of the median
-        position error (or 1e-4 px).
+        Most neighbour-subtraction (Gauss–Seidel) rounds (>= 1). After a round, a column
+        is refitted only if it, or a neighbour whose model reaches its window, changed by
+        more than ``ROUND_TOLERANCE`` (5 %) of the median position error (or 1e-4 px) in
+        position, width or amplitude (scaled to a width); the rounds stop when none did.
     max_iter : int
         Levenberg–Marquardt iterations per column and round.
     weighted : bool
@@ -228,7 +240,8 @@ def refine_columns(image, xy, *, sigma_px: float | None = None, mode: str = "lsq
 
     r_com = float(max(1.5, min(1.5 * sigma_px, 0.45 * nn_typ)))
     cx, cy = np.empty(n), np.empty(n)
-    _k._com_refine(img, pos[:, 0].copy(), pos[:, 1].copy(), r_com, sign, 2, cx, cy)
+    pick(_k._com_refine, n, 4 * PARALLEL_MIN_COLUMNS)(img, pos[:, 0].copy(), pos[:, 1].copy(), r_com,
+                                                      sign, 2, cx, cy)
     params = _start_params(img, np.column_stack([cx, cy]), sigma_px,
                            fit_radius_px or FIT_RADIUS_SIGMAS * sigma_px, sign)
     max_shift = max(1.0, min(1.5 * sigma_px, 0.5 * nn_typ))
@@ -237,8 +250,10 @@ def refine_columns(image, xy, *, sigma_px: float | None = None, mode: str = "lsq
         sigma_px = _shared_width(img, params, nn, sign, sigma_px, max_shift)
         params[:, _k.PSX] = params[:, _k.PSY] = sigma_px
     # least squares weighted by the image's noise model (shot + readout noise): the
-    # unweighted fit is ~1.2x the Cramér–Rao bound on Poisson data, the weighted ~1.05x
-    noise = np.array(pixel_noise_model(img) if weighted else (1.0, 0.0))
+    # unweighted fit is ~1.2x the Cramér–Rao bound on Poisson data, the weighted ~1.05x.
+    # The Poisson likelihood weights every pixel by its own model (1 / m) and never reads
+    # these weights, so its fits skip measuring the noise model (~0.1 s on a 2k image)
+    noise = np.array(pixel_noise_model(img) if (weighted and mode == "lsq") else (1.0, 0.0))
     # width prior: sd PRIOR_WIDTH_REL * sigma, in the units of each cost (chi^2 or -log L)
     tau = PRIOR_WIDTH_REL * sigma_px
     if mode == "poisson":
@@ -258,33 +273,99 @@ def refine_columns(image, xy, *, sigma_px: float | None = None, mode: str = "lsq
         radii = np.full(n, float(fit_radius_px))
     status = np.zeros(n, dtype=np.int64)
     cov = np.full((n, 7), np.nan)
-    model = np.zeros(img.shape)
-    order = np.argsort(-params[:, _k.PA], kind="stable")        # brightest first
+    model = np.zeros(img.shape) if neighbours else np.zeros((1, 1))
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.argsort(-params[:, _k.PA], kind="stable")] = np.arange(n)     # brightest first
     if neighbours:
         _k._render(img.shape, params, sign, RENDER_SIGMAS, model)
+    sigma_min, sigma_max = 0.25 * sigma_px, 4.0 * sigma_px
+    # every pixel a column's fit reads or writes lies within `reach` of its anchor (see
+    # _k._fit_tiles): its window, and its model, rendered within RENDER_SIGMAS widths
+    # (< sigma_max) of a position less than max_shift from the anchor (+1 px of rounding)
+    reach = max(float(radii.max()), max_shift + RENDER_SIGMAS * sigma_max + 1.0) + 1.0
+    tiles = _Tiling(anchor, 2.0 * reach, rank)
 
-    def sweep(do_fit, do_cov):
-        _k._fit_columns(img, model, bool(neighbours), params, anchor, order, radii, sign,
-                        bool(elliptical), mode == "poisson", int(max_iter), 0.25 * sigma_px,
-                        4.0 * sigma_px, max_shift, RENDER_SIGMAS, prior, noise, status, cov,
-                        do_fit, do_cov)
+    def sweep(active):
+        tile_start, members, colour_start = tiles.lists(active)
+        # parallel only for many columns (several per thread and tile): see _parallel
+        kernel = pick(_k._fit_tiles, int(members.size), PARALLEL_MIN_COLUMNS)
+        kernel(img, model, bool(neighbours), params, anchor, tile_start, members, colour_start,
+               radii, sign, bool(elliptical), mode == "poisson", int(max_iter), sigma_min,
+               sigma_max, max_shift, RENDER_SIGMAS, prior, noise, status, cov, True, True)
 
-    err = 0.0
+    # Rounds until every column has settled. Each column's variances are computed right
+    # after its fit (no extra pass): a column not refitted in later rounds had neighbours
+    # that moved by less than the tolerance, which changes its curvature negligibly.
+    # Only *active* columns are refitted: those that moved (position, width, or amplitude
+    # scaled to a width) by more than the tolerance in the last round, and those whose
+    # window a moved column's model reaches. A column whose own data and neighbours'
+    # model did not change has the same cost function, so its fit would return the
+    # same result (to within the tolerance): skipping it changes nothing measurable.
+    active = np.ones(n, dtype=bool)
+    influence = None
     for round_ in range(n_rounds if neighbours else 1):
-        before = params[:, :2].copy()
-        sweep(True, round_ == 0)         # the first round's errors set the tolerance
+        before = params.copy()
+        sweep(active)
         if round_ == 0:
             e = np.sqrt(cov[:, _k.PX])
             err = float(np.median(e[np.isfinite(e)])) if np.any(np.isfinite(e)) else 0.0
-        # Gauss-Seidel rounds until the positions settle (a small fraction of their errors)
-        if np.median(np.hypot(*(params[:, :2] - before).T)) < max(1e-4, ROUND_TOLERANCE * err):
+            tol = max(1e-4, ROUND_TOLERANCE * err)
+            # columns whose model can reach another's window: anchors closer than the
+            # largest window plus the model's extent (at up to twice the image's width)
+            influence = _pairs(anchor, float(radii.max()) + max_shift + 2.0 * RENDER_SIGMAS * sigma_px)
+        d = np.abs(params - before)
+        change = np.max(np.column_stack([d[:, _k.PX], d[:, _k.PY], d[:, _k.PSX], d[:, _k.PSY],
+                                         sigma_px * d[:, _k.PA] / np.maximum(np.abs(params[:, _k.PA]), 1e-300)]),
+                        axis=1)
+        moved = change > tol
+        if not np.any(moved):
             break
-    if round_ > 0:
-        sweep(False, True)           # variances at the final fits
+        active = moved.copy()
+        if influence is not None and influence.size:
+            a, b = influence[:, 0], influence[:, 1]
+            active[b[moved[a]]] = True
+            active[a[moved[b]]] = True
     # a fit held at the shift limit has not found its column's centre
     pinned = np.hypot(*(params[:, :2] - anchor).T) > 0.95 * max_shift
     status = np.where(pinned & (status == _k.OK), _k.NOT_CONVERGED, status)
     return _as_fits(params, cov, status, img.shape, mode, dark_columns)
+
+
+def _pairs(xy: np.ndarray, reach: float) -> np.ndarray:
+    """Index pairs (i, j) of positions closer than ``reach`` (an (m, 2) int array)."""
+    if len(xy) < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    return cKDTree(xy).query_pairs(reach, output_type="ndarray").astype(np.int64)
+
+
+class _Tiling:
+    """Square tiles of side ``size`` in a 2 × 2 colour pattern, for :func:`_k._fit_tiles`.
+
+    Tiles of one colour are a whole tile apart, so columns (by anchor) in two of them
+    are more than ``size`` apart along x or y: with ``size`` at least twice the reach of a
+    fit, fits in different tiles of one colour touch no common pixel.
+    """
+
+    def __init__(self, anchor: np.ndarray, size: float, rank: np.ndarray):
+        tx = np.floor((anchor[:, 0] + 0.5) / size).astype(np.int64)
+        ty = np.floor((anchor[:, 1] + 0.5) / size).astype(np.int64)
+        tx -= tx.min() if tx.size else 0
+        ty -= ty.min() if ty.size else 0
+        self.tile = ty * (int(tx.max()) + 1 if tx.size else 1) + tx
+        self.colour = (tx % 2) + 2 * (ty % 2)
+        self.rank = rank
+
+    def lists(self, active: np.ndarray):
+        """(tile_start, members, colour_start) of the active columns, brightest first per tile."""
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(5, dtype=np.int64)
+        members = idx[np.lexsort((self.rank[idx], self.tile[idx], self.colour[idx]))]
+        tid = self.tile[members]
+        tile_start = np.concatenate([[0], np.flatnonzero(np.diff(tid)) + 1, [members.size]]).astype(np.int64)
+        tile_colour = self.colour[members[tile_start[:-1]]]
+        colour_start = np.searchsorted(tile_colour, np.arange(5)).astype(np.int64)
+        return tile_start, np.ascontiguousarray(members, dtype=np.int64), colour_start
 
 
 def _shared_width(img, params, nn, sign, sigma, max_shift) -> float:
@@ -318,10 +399,16 @@ def _row_percentile(vals: np.ndarray, q: float) -> np.ndarray:
 
 
 def _start_params(img, xy, sigma, radius, sign) -> np.ndarray:
-    vals = _gather(img, xy, radius)
-    background = _row_percentile(vals, 10 if sign > 0 else 90)
-    centre = _gather(img, xy, 1.0)
-    peak = np.nanmean(centre, axis=1)
+    # background: 10th (90th) percentile of the disc of `radius`; peak: mean of the centre
+    # pixel and its 4 neighbours; both in one numba pass (as _gather + _row_percentile)
+    ir = int(np.ceil(radius))
+    oy, ox = np.mgrid[-ir:ir + 1, -ir:ir + 1]
+    disc = ox ** 2 + oy ** 2 <= radius ** 2
+    background, peak = np.empty(len(xy)), np.empty(len(xy))
+    kernel = pick(_k._start_values, len(xy), 4 * PARALLEL_MIN_COLUMNS)
+    kernel(img, np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]),
+           np.ascontiguousarray(ox[disc], dtype=np.int64), np.ascontiguousarray(oy[disc], dtype=np.int64),
+           float(10 if sign > 0 else 90), background, peak)
     amp = np.maximum(sign * (peak - background), 1e-6 * np.ptp(img) + 1e-12)
     n = len(xy)
     return np.ascontiguousarray(np.column_stack([xy[:, 0], xy[:, 1], amp, np.full(n, sigma),

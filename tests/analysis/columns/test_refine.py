@@ -192,3 +192,149 @@ def test_bad_positions_and_options_raise():
         measure_at_sites(img, [[20.0, 20.0]], sigma_px=0.0)
     empty = refine_columns(img, np.zeros((0, 2)))
     assert isinstance(empty, ColumnFits) and len(empty) == 0
+
+
+def _lattice_fit_calls(monkeypatch, mode="lsq"):
+    """Arguments (copied) of every tiled sweep that refine_columns makes on a 256² lattice."""
+    from batteryscope.analysis.columns import refine as refine_module
+
+    calls = []
+    original, original_pick = kernels._fit_tiles, refine_module.pick
+
+    def recording_pick(kernel, work, min_work):
+        chosen = original_pick(kernel, work, min_work)
+        if kernel is not original:
+            return chosen
+
+        def record(*args):
+            calls.append(tuple(a.copy() if isinstance(a, np.ndarray) else a for a in args))
+            return chosen(*args)
+        return record
+
+    monkeypatch.setattr(refine_module, "pick", recording_pick)
+    r = render(shape=(256, 256), seed=21, column_counts=2000.0, background=5.0)
+    fits = refine_columns(r.counts, find_columns(r.counts), mode=mode)
+    return calls, fits, original
+
+
+@pytest.mark.parametrize("mode", ["lsq", "poisson"])
+def test_parallel_tiled_sweep_equals_serial(monkeypatch, mode):
+    """Tiles of one colour touch disjoint pixels, so the parallel sweep is bit for bit the serial one."""
+    calls, _, kernel = _lattice_fit_calls(monkeypatch, mode)
+    assert len(calls) >= 2
+    for args in calls[:2]:
+        outs = []
+        for run in (kernel.serial, kernel.parallel):
+            a = tuple(x.copy() if isinstance(x, np.ndarray) else x for x in args)
+            run(*a)
+            outs.append(a)
+        for x, y in zip(*outs):
+            if isinstance(x, np.ndarray):
+                np.testing.assert_array_equal(x, y)
+
+
+def test_tiles_of_one_colour_are_farther_apart_than_a_tile():
+    from batteryscope.analysis.columns.refine import _Tiling
+
+    rng = np.random.default_rng(3)
+    anchor = rng.uniform(-0.5, 300.0, size=(3000, 2))
+    size = 37.5
+    tiles = _Tiling(anchor, size, rng.permutation(3000))
+    active = rng.random(3000) < 0.8
+    tile_start, members, colour_start = tiles.lists(active)
+    assert np.array_equal(np.sort(members), np.flatnonzero(active))
+    for c in range(4):
+        groups = [members[tile_start[t]:tile_start[t + 1]] for t in range(colour_start[c], colour_start[c + 1])]
+        for t, g in enumerate(groups):
+            assert np.all(tiles.colour[g] == c) and np.unique(tiles.tile[g]).size == 1
+            assert np.all(np.diff(tiles.rank[g]) > 0)                      # brightest first
+            others = np.concatenate(groups[:t] + groups[t + 1:]) if len(groups) > 1 else np.zeros(0, int)
+            if others.size:
+                d = np.abs(anchor[g][:, None, :] - anchor[others][None, :, :]).max(axis=2)
+                assert d.min() > size
+
+
+def test_skipping_settled_columns_does_not_change_the_fits(monkeypatch):
+    """Refitting only columns that (or whose neighbours) still move gives the fits of full sweeps."""
+    from batteryscope.analysis.columns import refine as refine_module
+
+    r = render(shape=(256, 256), seed=22, column_counts=2000.0, background=5.0)
+    xy = find_columns(r.counts)
+    fast = refine_columns(r.counts, xy)
+    lists = refine_module._Tiling.lists
+    seen = []
+
+    def every_column(self, active):
+        seen.append(int(active.sum()))
+        return lists(self, np.ones_like(active))
+
+    monkeypatch.setattr(refine_module._Tiling, "lists", every_column)
+    full = refine_columns(r.counts, xy)
+    assert min(seen) < len(xy)                       # columns were skipped in the fast run
+    ok = fast.converged & full.converged
+    assert ok.mean() > 0.97
+    shift = np.hypot(fast.x - full.x, fast.y - full.y)[ok]
+    assert np.max(shift) < 0.1 * np.median(full.x_err[ok])
+    np.testing.assert_allclose(fast.x_err[ok], full.x_err[ok], rtol=0.02)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_start_values_kernel_matches_numpy(sign):
+    """Start background (10th/90th percentile of the window) and peak, numba vs numpy reference."""
+    from batteryscope.analysis.columns import refine as refine_module
+
+    rng = np.random.default_rng(4)
+    img = np.round(rng.normal(5.0, 1.0, size=(60, 45)), 2)              # ties
+    xy = np.column_stack([rng.uniform(-0.5, 44.49, 400), rng.uniform(-0.5, 59.49, 400)])
+    xy[:3] = [[-0.5, -0.5], [44.49, 59.49], [0.5, 30.0]]               # windows cut by the border
+    for radius in (1.0, 2.6, 7.7):
+        params = refine_module._start_params(img, xy, 2.0, radius, sign)
+        background = refine_module._row_percentile(refine_module._gather(img, xy, radius),
+                                                   10 if sign > 0 else 90)
+        peak = np.nanmean(refine_module._gather(img, xy, 1.0), axis=1)
+        np.testing.assert_array_equal(params[:, kernels.PB], background)
+        np.testing.assert_array_equal(params[:, kernels.PA],
+                                      np.maximum(sign * (peak - background), 1e-6 * np.ptp(img) + 1e-12))
+
+
+@pytest.mark.parametrize("elliptical, poisson", [(False, False), (False, True), (True, False), (True, True)])
+def test_fused_evaluation_matches_cost_and_normal_equations(elliptical, poisson):
+    """The one-pass kernel (cost + normal equations) equals the two reference kernels."""
+    rng = np.random.default_rng(7)
+    img = rng.poisson(12.0, size=(40, 40)).astype(float)
+    rows, cols = np.empty(400, np.int64), np.empty(400, np.int64)
+    n_pix = kernels._window(40, 40, 20.3, 19.6, 7.7, rows, cols)
+    rows, cols = rows[:n_pix], cols[:n_pix]
+    other = rng.uniform(0.0, 3.0, n_pix)
+    wts = rng.uniform(0.05, 0.2, n_pix)
+    p = np.array([20.1, 19.8, 40.0, 2.1, 2.4 if elliptical else 2.1, 0.3 if elliptical else 0.0, 6.0])
+    prior = np.array([2.2, 3.0])
+    n = 7 if elliptical else 5
+    h_ref, g_ref = np.zeros((n, n)), np.zeros(n)
+    rss_ref = kernels._normal_equations(img, other, wts, rows, cols, p, 1.0, elliptical, poisson, n,
+                                        h_ref, g_ref, prior)
+    cost_ref = kernels._objective(img, other, wts, rows, cols, p, 1.0, poisson, prior)
+    h, g, out = np.zeros((n, n)), np.zeros(n), np.zeros(1)
+    cost = kernels._evaluate(img[rows, cols].copy(), other, wts, rows, cols, rows.astype(float),
+                             cols.astype(float), p, 1.0, elliptical, poisson, n, h, g, prior,
+                             np.empty(n_pix), out, np.empty(20), np.empty(20))
+    assert cost == pytest.approx(cost_ref, rel=1e-12)
+    assert out[0] == pytest.approx(rss_ref, rel=1e-12)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-10, atol=1e-12 * np.abs(h_ref).max())
+    np.testing.assert_allclose(g, g_ref, rtol=1e-9, atol=1e-10 * np.abs(g_ref).max())
+    if poisson:                                      # a non-positive mean: +inf, as the reference
+        p_bad = p.copy()
+        p_bad[kernels.PB] = -50.0
+        assert kernels._objective(img, other, wts, rows, cols, p_bad, 1.0, True, prior) == np.inf
+        assert kernels._evaluate(img[rows, cols].copy(), other, wts, rows, cols, rows.astype(float),
+                                 cols.astype(float), p_bad, 1.0, elliptical, True, n, h, g, prior,
+                                 np.empty(n_pix), out, np.empty(20), np.empty(20)) == np.inf
+
+
+def test_small_workloads_run_the_serial_build():
+    from batteryscope.analysis.columns._parallel import pick
+    from batteryscope.analysis.numba_dispatch import parallel_allowed
+
+    assert pick(kernels._fit_tiles, 10, 2000) is kernels._fit_tiles.serial
+    expected = kernels._fit_tiles.parallel if parallel_allowed() else kernels._fit_tiles.serial
+    assert pick(kernels._fit_tiles, 5000, 2000) is expected
