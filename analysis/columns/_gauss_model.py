@@ -114,20 +114,12 @@ def _gauss_values(p, rows, cols, out):
     per column of the window instead of one per pixel (~10x fewer exps on a disc of
     radius 8); rotated ones are evaluated pixel by pixel.
     """
-    n = rows.size
-    if n == 0:
+    if rows.size == 0:
         return
-    if p[PT] != 0.0:
-        ct, st = math.cos(p[PT]), math.sin(p[PT])
-        for i in range(n):
-            out[i] = _own_cs(p, cols[i] - p[PX], rows[i] - p[PY], ct, st)
-        return
-    r0, r1 = rows[0], rows[0]
-    c0, c1 = cols[0], cols[0]
-    for i in range(n):
-        r0, r1 = min(r0, rows[i]), max(r1, rows[i])
-        c0, c1 = min(c0, cols[i]), max(c1, cols[i])
-    _gauss_values_ws(p, rows, cols, out, np.empty(r1 - r0 + 1), np.empty(c1 - c0 + 1))
+    # scratch as large as the window (the rotated branch of _gauss_values_ws ignores it)
+    h = rows.max() - rows.min() + 1
+    w = cols.max() - cols.min() + 1
+    _gauss_values_ws(p, rows, cols, out, np.empty(h), np.empty(w))
 
 
 @njit(cache=True, nogil=True)
