@@ -36,6 +36,7 @@ PLUGGED_COMMANDS = {
     "acquire": ".acquisition.acquire_command",
     "acquire-si": ".acquisition.acquire_si_command",
     "smoke-test": ".smoke_test",
+    "eels-calibrate": ".eels_calibrate_command",
 }
 
 
@@ -95,6 +96,9 @@ def _eels_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-energy", type=float, metavar="KEV", help="override E0 (keV)")
     p.add_argument("--alpha", type=float, metavar="MRAD", help="override convergence semi-angle")
     p.add_argument("--beta", type=float, metavar="MRAD", help="override collection semi-angle")
+    p.add_argument("--valence-calibration", dest="valence_calibration", metavar="FILE.json",
+                   help="turn L3/L2 ratios into valences with a calibration made from "
+                        "standards (batteryscope eels-calibrate)")
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
     p.add_argument("--out", metavar="DIR",
                    help="also quantify every pixel and write the maps (.hspy) and "
@@ -109,7 +113,8 @@ def run_eels(args) -> int:
     result = quantify_file(args.file, parse_elements(args.elements), roi=parse_roi(args.roi),
                            beam_energy_keV=args.beam_energy, convergence_mrad=args.alpha,
                            collection_mrad=args.beta, source=args.cross_sections,
-                           method=args.method, lowloss=args.lowloss, out_dir=args.out)
+                           method=args.method, lowloss=args.lowloss, out_dir=args.out,
+                           valence_calibration=args.valence_calibration)
     print(json.dumps(result, indent=1) if args.json else format_table(result))
     return 0
 

@@ -49,27 +49,69 @@ def _window_maps(data, energy, elements, scope, source):
             for el in windows}
 
 
-def _model_maps(data, energy, elements, scope, source):
+#: Pixels whose t/λ differ by less than this share one low-loss kernel in the model maps.
+THICKNESS_GROUP_STEP = 0.05
+
+
+def _model_maps(data, energy, elements, scope, source, low=None):
+    """Model fit per pixel. ``low`` = (aligned low-loss SI, its axis, t/λ map): plural
+    scattering is then convolved into the model. The kernel must be shared by the pixels of
+    one fit, so pixels are grouped by t/λ (steps of ``THICKNESS_GROUP_STEP``) and each group
+    is fitted with the mean low loss of its pixels: the low loss changes with thickness far
+    more than with anything else across one scan."""
     from .eels_quantify import _channels, _cross_sections, _edge_plan, _model_amplitudes
 
     windows, names = _edge_plan(energy, elements)
     xs, _ = _cross_sections(names, energy, scope, source)
-    fit = _model_amplitudes(data, energy, windows, names, xs)
+    nav = data.shape[:-1]
+    m = len(windows)
+    amp = np.full(nav + (m,), np.nan)
+    amp_err = np.full(nav + (m,), np.nan)
+    failed = np.ones(nav, dtype=bool)
+    for index, kernel in _thickness_groups(nav, energy, low):
+        fit = _model_amplitudes(data[index], energy, windows, names, xs, kernel)
+        amp[index], amp_err[index], failed[index] = fit.amplitudes, fit.amplitude_err, fit.failed
     sig, var, sigmas = {}, {}, {}
     for j, (el, win) in enumerate(windows.items()):
         sigmas[el] = float(np.sum(xs[names[el]][_channels(energy, *win.integration)])
                            * energy.scale)
-        sig[el] = np.where(fit.failed, np.nan, fit.amplitudes[..., j] * sigmas[el])
-        var[el] = np.where(fit.failed, np.nan, (fit.amplitude_err[..., j] * sigmas[el]) ** 2)
+        sig[el] = np.where(failed, np.nan, amp[..., j] * sigmas[el])
+        var[el] = np.where(failed, np.nan, (amp_err[..., j] * sigmas[el]) ** 2)
     pct, err = atomic_percent(sig, var, sigmas)
     return {el: {"atomic_percent": pct[el], "atomic_percent_err": err[el], "counts": sig[el],
-                 "background_failed": fit.failed.astype(np.uint8)} for el in windows}
+                 "background_failed": failed.astype(np.uint8)} for el in windows}
+
+
+def _thickness_groups(nav, energy, low):
+    """(pixel index, low-loss kernel or None) for every group of pixels of similar t/λ."""
+    from batteryscope.analysis.eels.plural_scattering import low_loss_kernel
+
+    if low is None:
+        yield (Ellipsis,), None
+        return
+    low_data, low_axis, t_map = low
+    t_map = np.asarray(t_map, dtype=np.float64)
+    bins = np.where(np.isfinite(t_map), np.floor(t_map / THICKNESS_GROUP_STEP), -1)
+    for b in np.unique(bins):
+        index = np.nonzero(bins == b)
+        if b < 0:                  # no usable low loss: fitted without plural scattering
+            yield index, None
+            continue
+        group = np.asarray(low_data[index], dtype=np.float64)
+        summed = np.nansum(group, axis=0)          # NaN (shifted off the axis) = missing
+        try:
+            kernel = low_loss_kernel(summed, low_axis, energy.scale)
+        except ValueError:
+            kernel = None
+        yield index, kernel
 
 
 def write_maps(out_dir, signal, data, energy: AxisCalibration, elements, *, scope: dict,
-               source: str, method: str, t_over_lambda=None, summary: dict) -> list[str]:
+               source: str, method: str, t_over_lambda=None, summary: dict,
+               low_loss=None) -> list[str]:
     """Quantify every pixel of ``data`` (the SI, drift-aligned if a low-loss was given) and
-    write the maps to ``out_dir``; returns the written paths."""
+    write the maps to ``out_dir``; returns the written paths. ``low_loss`` = (aligned
+    low-loss SI, its energy axis): the model fit then convolves plural scattering in."""
     from .hyperspy_adapter import save_signal, signal_from_array
 
     if np.ndim(data) < 2:
@@ -83,8 +125,11 @@ def write_maps(out_dir, signal, data, energy: AxisCalibration, elements, *, scop
     data = np.asarray(data)
     if data.dtype not in (np.float32, np.float64):
         data = data.astype(np.float32)
-    build = _model_maps if method == "model" else _window_maps
-    maps = build(data, energy, elements, scope, source)
+    if method == "model":
+        low = None if low_loss is None else (*low_loss, t_over_lambda)
+        maps = _model_maps(data, energy, elements, scope, source, low)
+    else:
+        maps = _window_maps(data, energy, elements, scope, source)
     axes = _image_axes(signal)
     written = []
 

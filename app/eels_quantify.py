@@ -160,42 +160,63 @@ def _cross_sections(names, energy, scope, source):
     return xs, used
 
 
-def _model_amplitudes(spectra, energy, windows, names, xs):
-    """Model fit (background exponent free, fine structure free above each onset)."""
+def _model_amplitudes(spectra, energy, windows, names, xs, low_loss=None):
+    """Model fit (background exponent free, fine structure free above each onset; with a
+    low-loss kernel, plural scattering convolved into the model). Channels that are NaN in
+    the spectrum at either end (drift alignment) are left out of the fit range."""
     from batteryscope.analysis.eels.model_fit import EdgeComponent, fit_edge_model
 
     comps = [EdgeComponent(names[el], xs[names[el]] * energy.scale, win.edge.onset_eV,
-                           fine_structure_width(el, names[el]))
+                           fine_structure_width(el, names[el]), FINE_STRUCTURE_BELOW_EV)
              for el, win in windows.items()]
-    first = min(w.background[0] for w in windows.values())
+    first, last = min(w.background[0] for w in windows.values()), energy.high
+    flat = np.reshape(spectra, (-1, np.shape(spectra)[-1]))
+    finite = np.isfinite(flat)
+    if not finite.all():
+        # channels every (not wholly missing) pixel has: alignment leaves NaN at the ends
+        usable = finite[finite.any(axis=1)]
+        keep = np.nonzero(usable.all(axis=0))[0] if usable.size else np.array([], int)
+        if keep.size:
+            values = energy.values()
+            first, last = max(first, values[keep[0]]), min(last, values[keep[-1]])
     try:
-        return fit_edge_model(spectra, energy, comps, fit_range=(first, energy.high))
+        return fit_edge_model(spectra, energy, comps, fit_range=(first, last),
+                              low_loss=low_loss)
     except ValueError as exc:
         raise QuantificationError(f"model fit: {exc}") from None
+
+
+#: The free fine-structure region starts this far below each tabulated onset: O K pre-peaks
+#: lie ~2 eV below it, and the 3d-metal L3 lines move by ±1–3 eV with valence.
+FINE_STRUCTURE_BELOW_EV = 5.0
 
 
 def fine_structure_width(element: str, edge_name: str) -> float:
     """Width (eV) of the free fine-structure region above an onset in the model fit: for
     the 3d-metal L2,3 edges both white lines (the L2 sits one spin-orbit splitting above
-    L3) plus 12 eV for their width and chemical shift; 30 eV of near-edge structure
-    otherwise (O K: pre-peak, main peak and most of the multiple-scattering peak ~30 eV
-    above; 45 eV was measured worse on the demo: shorter continuum lever arms)."""
+    L3) plus 12 eV for their width and chemical shift; 40 eV of near-edge structure
+    otherwise (the O K edge of transition-metal oxides has its pre-peak, main peak and the
+    multiple-scattering peak ~30 eV above the onset, ~10 eV wide; Egerton 2011, ch. 5).
+    On the demo layered-oxide SI (fitted with the low loss convolved in) 30 eV left that
+    peak's upper half in the continuum and biased Mn/O by −7 %; 40 eV: ≤ 1.2 %."""
     from batteryscope.analysis.eels.white_lines import SPIN_ORBIT_eV
 
     if edge_name.endswith("L3") and element in SPIN_ORBIT_eV:
         return SPIN_ORBIT_eV[element] + 12.0
-    return 30.0
+    return 40.0
 
 
 def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energy_keV: float,
                       convergence_mrad: float, collection_mrad: float, source: str = "auto",
-                      method: str = "window") -> dict:
+                      method: str = "window", low_loss=None) -> dict:
     """Quantify one spectrum: per-element results plus the microscope parameters used.
 
     ``method="window"``: background (Poisson ML power law) + window integration / partial σ.
     ``method="model"``: a fit of power law + cross-section shapes (+ free fine structure)
-    over the whole range; the counts reported are then the model's edge areas in the
-    default integration windows.
+    over the whole range; the counts reported are then the model's single-scattering edge
+    areas in the default integration windows. ``low_loss`` (model only): a
+    :class:`~batteryscope.analysis.eels.plural_scattering.LowLossKernel` of the same area,
+    for a spectrum that still contains plural scattering.
     """
     scope = {"beam_energy_keV": beam_energy_keV, "convergence_mrad": convergence_mrad,
              "collection_mrad": collection_mrad}
@@ -206,13 +227,15 @@ def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energ
         lo, hi = win.integration
         sigmas[el] = float(np.sum(xs[names[el]][_channels(energy, lo, hi)]) * energy.scale)
     if method == "model":
-        fit = _model_amplitudes(spectrum, energy, windows, names, xs)
+        fit = _model_amplitudes(spectrum, energy, windows, names, xs, low_loss)
         for j, el in enumerate(windows):
             amp, err = float(fit.amplitudes[j]), float(fit.amplitude_err[j])
             ok = not bool(fit.failed)
             signals[el] = amp * sigmas[el] if ok else np.nan   # edge area in its window
             variances[el] = (err * sigmas[el]) ** 2 if ok else np.nan
         background = "power_law (exponent free) + cross-sections + fine structure, model fit"
+        if low_loss is not None:
+            background += ", convolved with the low loss"
     elif method == "window":
         for el, win in windows.items():
             lo, hi = win.integration
@@ -275,79 +298,40 @@ def _signal_data(signal) -> np.ndarray:
     return np.asarray(signal.data.compute() if hasattr(signal.data, "compute") else signal.data)
 
 
-def low_loss_correction(core_signal, lowloss_path, roi):
-    """Use the paired low-loss SI: per-pixel energy drift from its zero-loss peak (both SIs
-    aligned on it), t/λ, and the ROI's single-scattering core loss by Fourier-ratio
-    deconvolution (plural scattering removed). Returns (aligned core data, ROI single-
-    scattering spectrum, info dict, t/λ map)."""
-    from batteryscope.analysis.eels.deconvolution import fourier_ratio_deconvolution
-    from batteryscope.analysis.eels.low_loss import (align_energy, t_over_lambda,
-                                                     zero_loss_position)
-
-    from .hyperspy_adapter import load_signals
-    from .signal_description import axes_of
-
-    signals = load_signals(lowloss_path)
-    if len(signals) != 1:
-        raise QuantificationError(f"{lowloss_path}: holds {len(signals)} datasets; expected "
-                                  "one low-loss spectrum (image)")
-    low = signals[0]
-    low_e = [a for a in axes_of(low) if not a.navigate]
-    if len(low_e) != 1 or low_e[0].units != "eV":
-        raise QuantificationError(f"{lowloss_path}: not an EELS spectrum (no energy axis in eV)")
-    low_e = low_e[0]
-    if not low_e.offset < 0 < low_e.high:
-        raise QuantificationError(f"{lowloss_path}: the low-loss axis {low_e.offset:g}–"
-                                  f"{low_e.high:g} eV does not hold the zero-loss peak at 0 eV")
-    core = _signal_data(core_signal)
-    ll = _signal_data(low)
-    if ll.shape[:-1] != core.shape[:-1]:
-        raise QuantificationError(f"the low-loss scan {ll.shape[:-1]} does not match the "
-                                  f"core-loss scan {core.shape[:-1]}")
-    shifts = zero_loss_position(ll, low_e)
-    if not np.any(np.isfinite(shifts)):
-        raise QuantificationError(f"{lowloss_path}: no zero-loss peak found in any pixel")
-    core_e = [a for a in axes_of(core_signal) if not a.navigate][0]
-    drift = np.where(np.isfinite(shifts), shifts, np.nanmedian(shifts))
-    aligned = align_energy(core.astype(np.float32), core_e, drift, fill="nan")
-    ll_aligned = align_energy(ll.astype(np.float32), low_e, drift, fill="nan")
-    t = t_over_lambda(ll, low_e)
-    core_sum = np.nan_to_num(_sum_roi(aligned, roi))
-    ll_sum = np.nan_to_num(_sum_roi(ll_aligned, roi))
-    ssd = fourier_ratio_deconvolution(core_sum, core_e, ll_sum, low_e)
-    if not bool(ssd.valid):
-        raise QuantificationError("Fourier-ratio deconvolution failed for the summed "
-                                  f"spectrum (t/λ {float(ssd.t_over_lambda):.2f}); "
-                                  "quantify without --lowloss")
-    sel = t if roi is None else t[roi[1]:roi[3], roi[0]:roi[2]]
-    info = {"thickness_t_over_lambda": float(np.nanmean(sel)),
-            "thickness_t_over_lambda_std": float(np.nanstd(sel)),
-            "energy_drift_eV": [float(np.nanmin(shifts)), float(np.nanmax(shifts))],
-            "zero_loss_not_found_pixels": int(np.sum(~np.isfinite(shifts))),
-            "single_scattering": "Fourier-ratio deconvolution of the summed core loss by "
-                                 "the summed low loss (both drift-aligned); errors as Poisson"}
-    return aligned, np.asarray(ssd.single_scattering, dtype=np.float64), info, t
-
-
-def _sum_roi(data, roi):
+def _sum_roi(data, roi, *, missing="skip"):
+    """Sum over the ROI's pixels. NaN channels (from drift alignment at the spectrum ends)
+    are skipped (``missing="skip"``), or make the channel NaN (``"nan"``: a partial sum
+    would be a false dip at the ends of the range)."""
     if roi is not None:
         x0, y0, x1, y1 = roi
         data = data[y0:y1, x0:x1]
     n_nav = data.ndim - 1
-    # NaN channels (from drift alignment at the spectrum ends) count as missing
-    return np.asarray(np.nansum(data, axis=tuple(range(n_nav))) if n_nav else data,
-                      dtype=np.float64)
+    if not n_nav:
+        return np.asarray(data, dtype=np.float64)
+    axes = tuple(range(n_nav))
+    total = np.asarray(np.nansum(data, axis=axes), dtype=np.float64)
+    if missing == "nan":
+        total[np.any(np.isnan(data), axis=axes)] = np.nan
+    return total
 
 
 def quantify_file(path, elements, *, roi=None, beam_energy_keV=None, convergence_mrad=None,
                   collection_mrad=None, source: str = "auto", method: str = "window",
-                  lowloss=None, out_dir=None) -> dict:
+                  lowloss=None, out_dir=None, valence_calibration=None) -> dict:
     """Load ``path``, sum the ROI and quantify ``elements``; JSON-ready dict.
 
     ``lowloss``: the paired low-loss file; its zero-loss peak aligns the core-loss energy
     per pixel and gives t/λ. ``out_dir``: also quantify every pixel and write the maps.
+    ``valence_calibration``: a calibration file (:mod:`.eels_valence`); the white-line
+    ratios of its elements are turned into valences.
     """
     from .hyperspy_adapter import load_signals
+
+    calibrations = {}
+    if valence_calibration is not None:        # a bad file fails before any work
+        from .eels_valence import load_calibrations
+
+        calibrations = load_calibrations(valence_calibration)
 
     signals = load_signals(path)
     if len(signals) != 1:
@@ -355,25 +339,37 @@ def quantify_file(path, elements, *, roi=None, beam_energy_keV=None, convergence
     signal = signals[0]
     spectrum, energy = summed_spectrum(signal, roi)       # validates axes and ROI
     scope = _microscope(signal, beam_energy_keV, convergence_mrad, collection_mrad)
-    extra, aligned, t_map = {}, None, None
+    extra, aligned, t_map, kernel, fitted = {}, None, None, None, spectrum
     if lowloss is not None:
-        aligned, spectrum, extra, t_map = low_loss_correction(signal, lowloss, roi)
+        from .eels_lowloss import low_loss_correction
+
+        corr = low_loss_correction(signal, lowloss, roi)
+        aligned, spectrum, extra, t_map = (corr.aligned, corr.single_scattering, corr.info,
+                                           corr.t_map)
+        # the model fit convolves its components with the low loss (no deconvolution
+        # noise, no wrap-around at the end of the range); windows use the deconvolution
+        fitted, kernel = (corr.core_sum, corr.kernel) if method == "model" else (spectrum, None)
     out = {"file": str(path), "roi": list(roi) if roi else None,
            "lowloss": str(lowloss) if lowloss else None}
-    out.update(quantify_spectrum(spectrum, energy, elements, source=source, method=method,
-                                 **scope))
+    out.update(quantify_spectrum(fitted, energy, elements, source=source, method=method,
+                                 low_loss=kernel, **scope))
     wl = white_line_rows(spectrum, energy, elements)
     for row in out["elements"]:
         row.update(wl.get(row["element"], {}))
         row.update(extra)
+        if row["element"] in calibrations:
+            from .eels_valence import valence_fields
+
+            row.update(valence_fields(row, *calibrations[row["element"]]))
     out.update(extra)
     if out_dir is not None:
         from .eels_maps_output import write_maps
 
         data = aligned if aligned is not None else _signal_data(signal)
+        low = None if lowloss is None else (corr.low_aligned, corr.low_axis)
         out["maps"] = write_maps(out_dir, signal, data, energy, elements, scope=scope,
                                  source=source, method=method, t_over_lambda=t_map,
-                                 summary=out)
+                                 summary=out, low_loss=low)
     return out
 
 
@@ -404,6 +400,12 @@ def format_table(result: dict) -> str:
         if r.get("white_line_ratio") is not None:
             lines.append(f"{r['element']} L3/L2 white-line ratio {r['white_line_ratio']:.3f} ± "
                          f"{r['white_line_ratio_err']:.3f} (2:1 continuum step removed)")
+        if r.get("valence") is not None:
+            lines.append(f"{r['element']} valence {r['valence']:.2f} ± {r['valence_err']:.2f} "
+                         f"(calibration ± {r['valence_calibration_err']:.2f}; "
+                         f"{r['valence_citation']})")
+        elif r.get("valence_note"):
+            lines.append(f"{r['element']} valence: {r['valence_note']}")
     for r in result["elements"]:
         for overlap in r.get("overlaps", []):
             lines.append(f"warning: {r['edge']}: {overlap}; this result is not reliable")

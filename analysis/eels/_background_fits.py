@@ -13,7 +13,7 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ..numba_dispatch import dual_kernel
 

@@ -58,15 +58,20 @@ class EdgeComponent:
         below the onset (e.g. dσ/dE · dispersion in barn per channel: the amplitude is then
         areal density × incident electrons, and amplitude ratios are atomic ratios).
     onset_eV : float
-        Edge onset; the fine-structure region starts ``knot_eV`` below it.
+        Edge onset.
     fine_structure_eV : float
         Width above the onset whose shape is free (0: the shape is used as it is).
+    fine_structure_below_eV : float, optional
+        How far below the onset the free region starts (default: one knot spacing). Pre-
+        peaks (O K ~2 eV below the nominal onset) and chemical shifts to lower energy sit
+        there; left out of the free region they end up in the background and bias r.
     """
 
     name: str
     shape: np.ndarray
     onset_eV: float
     fine_structure_eV: float = 0.0
+    fine_structure_below_eV: float | None = None
 
 
 @dataclass(frozen=True)
@@ -154,13 +159,16 @@ def _fit_range(energy_axis, components, fit_range):
     return i0, i1
 
 
-def _design(components, e, i0, i1, knot_eV):
-    """Linear columns (n, k), the edge owning each, and their normalisation."""
-    cols = [np.asarray(c.shape, dtype=np.float64)[i0:i1] for c in components]
+def _design(components, e, i0, i1, knot_eV, low_loss=None):
+    """Linear columns (n, k) over the fit range, the edge owning each, and their
+    normalisation. ``e`` is the whole axis: with a low-loss kernel the columns are convolved
+    over the whole axis first (channels below the fit range scatter into it)."""
+    cols = [np.asarray(c.shape, dtype=np.float64) for c in components]
     owner = list(range(len(components)))    # edge shapes first, then fine-structure splines
     for j, c in enumerate(components):
         if c.fine_structure_eV > 0:
-            start, stop = c.onset_eV - knot_eV, c.onset_eV + c.fine_structure_eV
+            below = knot_eV if c.fine_structure_below_eV is None else c.fine_structure_below_eV
+            start, stop = c.onset_eV - max(below, 0.0), c.onset_eV + c.fine_structure_eV
             n_int = max(int(round((stop - start) / knot_eV)), 1)
             t = np.linspace(start, stop, n_int + 1)
             knots = np.concatenate([[t[0]] * 3, t, [t[-1]] * 3])
@@ -169,10 +177,13 @@ def _design(components, e, i0, i1, knot_eV):
             dm[inside] = BSpline.design_matrix(e[inside], knots, 3).toarray()
             # drop the end splines (value/slope at the region edges stay tied to the shape)
             for col in dm.T[1:-1]:
-                if np.any(col > 0):
+                if np.any(col[i0:i1] > 0):
                     cols.append(col)
                     owner.append(j)
     basis = np.stack(cols, axis=1)
+    if low_loss is not None:
+        basis = low_loss.convolve(basis)
+    basis = basis[i0:i1]
     norm = np.abs(basis).max(axis=0)
     if np.any(norm == 0):
         bad = [components[owner[i]].name for i in np.nonzero(norm == 0)[0]]
@@ -226,7 +237,7 @@ def _tables(F, w, x, ginv, r):
 
 
 def fit_edge_model(spectra, energy_axis: AxisCalibration, components, *, fit_range=None,
-                   r_range=(1.0, 7.0), knot_eV: float = 2.0) -> EdgeModelFit:
+                   r_range=(1.0, 7.0), knot_eV: float = 2.0, low_loss=None) -> EdgeModelFit:
     """Fit background + edges (+ fine structure) to every pixel; see the module docstring.
 
     Parameters
@@ -242,6 +253,11 @@ def fit_edge_model(spectra, energy_axis: AxisCalibration, components, *, fit_ran
         Search range of the power-law exponent; a best ``r`` at either end flags the pixel.
     knot_eV : float
         Spacing of the fine-structure B-spline knots.
+    low_loss : :class:`.plural_scattering.LowLossKernel`, optional
+        The normalised low loss of the same area: every edge and fine-structure column is
+        convolved with it (plural scattering in the model, not removed from the data). One
+        kernel serves all spectra, so give it for one spectrum (an ROI sum) or for pixels of
+        the same thickness.
     """
     spectra = _check_axis(spectra, energy_axis)
     components = list(components)
@@ -254,8 +270,12 @@ def fit_edge_model(spectra, energy_axis: AxisCalibration, components, *, fit_ran
     if not 0 < r_range[0] < r_range[1]:
         raise ValueError(f"r_range must be 0 < lo < hi, got {r_range}")
     i0, i1 = _fit_range(energy_axis, components, fit_range)
+    if low_loss is not None and not np.isclose(low_loss.dispersion_eV, energy_axis.scale,
+                                               rtol=1e-6):
+        raise ValueError(f"the low-loss kernel has {low_loss.dispersion_eV:g} eV/channel, the "
+                         f"spectra {energy_axis.scale:g}; build it for this dispersion")
+    basis, owner, norm = _design(components, energy_axis.values(), i0, i1, knot_eV, low_loss)
     e = energy_axis.values()[i0:i1]
-    basis, owner, norm = _design(components, e, i0, i1, knot_eV)
     F = basis / norm
     n, k = F.shape
     if n <= k + 2:

@@ -296,8 +296,9 @@ class ValenceCalibration:
             raise ValueError(f"calibration valences must be distinct, got {tuple(v)}")
         d = np.diff(r[order])
         if not (np.all(d > 0) or np.all(d < 0)):
-            raise ValueError(f"calibration ratios {tuple(r[order])} are not strictly monotonic in "
-                             f"valence {tuple(v[order])}: the ratio cannot be inverted")
+            raise ValueError(f"calibration ratios {[float(x) for x in r[order]]} are not strictly "
+                             f"monotonic in valence {[float(x) for x in v[order]]}: the ratio "
+                             "cannot be inverted")
         if not self.method.strip() or not self.citation.strip():
             raise ValueError("a calibration must state its method and citation")
 
