@@ -191,6 +191,12 @@ def _model_amplitudes(spectra, energy, windows, names, xs, low_loss=None):
 FINE_STRUCTURE_BELOW_EV = 5.0
 
 
+def _has_white_lines(element: str, edge_name: str) -> bool:
+    from batteryscope.analysis.eels.white_lines import SPIN_ORBIT_eV
+
+    return edge_name.endswith("L3") and element in SPIN_ORBIT_eV
+
+
 def fine_structure_width(element: str, edge_name: str) -> float:
     """Width (eV) of the free fine-structure region above an onset in the model fit: for
     the 3d-metal L2,3 edges both white lines (the L2 sits one spin-orbit splitting above
@@ -201,7 +207,7 @@ def fine_structure_width(element: str, edge_name: str) -> float:
     peak's upper half in the continuum and biased Mn/O by −7 %; 40 eV: ≤ 1.2 %."""
     from batteryscope.analysis.eels.white_lines import SPIN_ORBIT_eV
 
-    if edge_name.endswith("L3") and element in SPIN_ORBIT_eV:
+    if _has_white_lines(element, edge_name):
         return SPIN_ORBIT_eV[element] + 12.0
     return 40.0
 
@@ -257,6 +263,11 @@ def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energ
                "integration_window_eV": list(win.integration), "windows_clipped": win.clipped,
                "sigma_barn": sigmas[el], "cross_section_source": used[names[el]],
                "failed": failed, "overlaps": overlaps[el]}
+        if method == "window" and _has_white_lines(el, names[el]):
+            row["warning"] = ("the L3/L2 white lines lie in the integration window but not in "
+                              "the atomic cross-section: the amount comes out too high by their "
+                              "area (+20–40 % in oxides); use --method model (white lines in "
+                              "the free fine-structure region) or k-factors from a standard")
         values = {"counts": signals[el], "counts_err": np.sqrt(variances[el]),
                   "atomic_percent": pct[el], "atomic_percent_err": pct_err[el]}
         row.update({k: (float(v) if np.isfinite(v) else None) for k, v in values.items()})
@@ -409,6 +420,8 @@ def format_table(result: dict) -> str:
     for r in result["elements"]:
         for overlap in r.get("overlaps", []):
             lines.append(f"warning: {r['edge']}: {overlap}; this result is not reliable")
+        if r.get("warning"):
+            lines.append(f"warning: {r['edge']}: {r['warning']}")
     if result.get("maps"):
         lines.append(f"maps: {len(result['maps'])} files in "
                      f"{Path(result['maps'][0]).parent}")

@@ -121,7 +121,11 @@ def test_text_output_is_a_table(si_path, capsys):
     assert code == 0, err
     lines = out.strip().splitlines()
     assert "at. %" in lines[2] and "hydrogenic (exspy)" in out
-    assert [ln.split()[0] for ln in lines[3:]] == ["O_K", "Mn_L3", "Ni_L3"]
+    assert [ln.split()[0] for ln in lines[3:6]] == ["O_K", "Mn_L3", "Ni_L3"]
+    # window integration over 3d-metal L2,3 edges: the white lines are named as a bias
+    warnings = [ln for ln in lines[6:] if ln.startswith("warning:")]
+    assert [w.split()[1] for w in warnings] == ["Mn_L3:", "Ni_L3:"]
+    assert all("white lines" in w and "--method model" in w for w in warnings)
 
 
 def test_failed_background_fit_is_reported_not_a_number(tmp_path, ideal, capsys):
