@@ -50,7 +50,9 @@ def _window_maps(data, energy, elements, scope, source):
 
 
 #: Pixels whose t/λ differ by less than this share one low-loss kernel in the model maps.
-THICKNESS_GROUP_STEP = 0.05
+#: On the demo SI 0.1 and 0.05 give the same ratios to 0.2 %; 0.1 halves the groups
+#: (128×128×1024 with the low loss: 4.5 s instead of 6.8 s, each group builds its tables).
+THICKNESS_GROUP_STEP = 0.1
 
 
 def _model_maps(data, energy, elements, scope, source, low=None):
