@@ -102,20 +102,9 @@ def _one(paths: list[Path], token: str) -> Path:
 # -------------------------------------------------------------------------------- steps
 
 def step_launch(state: dict) -> dict:
-    from .gui_app import _configure_pyqtgraph
-    from PySide6.QtWidgets import QApplication
+    from .gui_app import show_main_window
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("BatteryScope")
-    app.setOrganizationName("BatteryScope")
-    _configure_pyqtgraph()
-    from pyqtgraph.util.garbage_collector import GarbageCollector
-
-    from .main_window import MainWindow
-
-    app._batteryscope_gc = GarbageCollector(interval=1.0)
-    window = MainWindow(show_dialogs=False)
-    window.show()
+    app, window = show_main_window(show_dialogs=False)   # the program's own start-up path
     _pump(app, lambda: window.windowHandle() is not None and window.windowHandle().isExposed(),
           30.0, "the main window to be shown")
     shown, source = seconds_since_process_start()
@@ -140,7 +129,10 @@ def step_demo_files(state: dict) -> dict:
 
 
 def step_open_documents(state: dict) -> dict:
+    from .gui_app import install_dask_gc_guard
+
     app, window, paths = state["app"], state["window"], state["demo"]
+    install_dask_gc_guard()   # done after the first frame anyway; make sure before reading
     window.open_files(paths)
     _pump(app, lambda: state["errors"] or (len(window.documents) >= len(paths)
                                             and not window.runner.running),
