@@ -237,7 +237,8 @@ def _tables(F, w, x, ginv, r):
 
 
 def fit_edge_model(spectra, energy_axis: AxisCalibration, components, *, fit_range=None,
-                   r_range=(1.0, 7.0), knot_eV: float = 2.0, low_loss=None) -> EdgeModelFit:
+                   r_range=(1.0, 7.0), knot_eV: float | None = None,
+                   low_loss=None) -> EdgeModelFit:
     """Fit background + edges (+ fine structure) to every pixel; see the module docstring.
 
     Parameters
@@ -251,8 +252,10 @@ def fit_edge_model(spectra, energy_axis: AxisCalibration, components, *, fit_ran
         Default: from ``max(40 eV, 10 %)`` below the first onset to the end of the axis.
     r_range : (lo, hi)
         Search range of the power-law exponent; a best ``r`` at either end flags the pixel.
-    knot_eV : float
-        Spacing of the fine-structure B-spline knots.
+    knot_eV : float, optional
+        Spacing of the fine-structure B-spline knots; default 2 eV, or two channels when
+        the dispersion is coarser than 1 eV/channel (finer knots than that leave spline
+        coefficients no channel determines).
     low_loss : :class:`.plural_scattering.LowLossKernel`, optional
         The normalised low loss of the same area: every edge and fine-structure column is
         convolved with it (plural scattering in the model, not removed from the data). One
@@ -270,6 +273,10 @@ def fit_edge_model(spectra, energy_axis: AxisCalibration, components, *, fit_ran
     if not 0 < r_range[0] < r_range[1]:
         raise ValueError(f"r_range must be 0 < lo < hi, got {r_range}")
     i0, i1 = _fit_range(energy_axis, components, fit_range)
+    if knot_eV is None:
+        knot_eV = max(2.0, 2.0 * energy_axis.scale)
+    elif not knot_eV > 0:
+        raise ValueError(f"knot_eV must be > 0, got {knot_eV}")
     if low_loss is not None and not np.isclose(low_loss.dispersion_eV, energy_axis.scale,
                                                rtol=1e-6):
         raise ValueError(f"the low-loss kernel has {low_loss.dispersion_eV:g} eV/channel, the "

@@ -208,3 +208,23 @@ def test_agrees_with_exspy_multifit_on_exspys_own_model():
     assert np.all(np.abs(ours.amplitudes - theirs) < 3 * ours.amplitude_err)
     z = (ours.amplitudes - truth) / ours.amplitude_err
     assert np.all(np.abs(z) < 4)
+
+
+@pytest.mark.parametrize("dispersion", [0.25, 1.0, 2.0])
+def test_other_dispersions_with_wide_fine_structure_regions(dispersion):
+    """Knots default to two channels on coarse axes (2 eV/channel used to be refused as
+    'nearly linearly dependent'); regions start 5 eV below the onsets."""
+    axis = AxisCalibration("Energy loss", "eV", dispersion, 450.0, int(600 / dispersion))
+    e = axis.values()
+
+    def edge(onset):
+        u = np.clip((e - onset) / 3.0, 0, None)
+        return np.where(e > onset, (1 - np.exp(-u)) * (e / onset) ** -3.0, 0.0) * dispersion
+
+    shapes = {"O_K": edge(532.0), "Mn_L3": edge(640.0)}
+    y = 1e4 * dispersion * (e / 500.0) ** -3.0 + 5000 * shapes["O_K"] + 1500 * shapes["Mn_L3"]
+    comps = [EdgeComponent("O_K", shapes["O_K"], 532.0, 40.0, 5.0),
+             EdgeComponent("Mn_L3", shapes["Mn_L3"], 640.0, 23.0, 5.0)]
+    fit = fit_edge_model(y, axis, comps, fit_range=(480.0, axis.high))
+    assert not fit.failed
+    np.testing.assert_allclose(fit.amplitudes, [5000.0, 1500.0], rtol=1e-7)
