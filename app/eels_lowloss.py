@@ -37,6 +37,20 @@ class LowLossCorrection:
     low_aligned: np.ndarray
     low_axis: AxisCalibration
 
+    def single_scattering_maps(self, core_axis: AxisCalibration) -> np.ndarray:
+        """Every pixel's single-scattering core loss (Fourier-ratio with its own low loss,
+        float32); channels the alignment shifted off the axis are NaN again, and so is every
+        channel of a pixel whose deconvolution is not valid."""
+        from batteryscope.analysis.eels.deconvolution import fourier_ratio_deconvolution
+
+        missing = np.isnan(self.aligned)
+        result = fourier_ratio_deconvolution(np.nan_to_num(self.aligned), core_axis,
+                                             np.nan_to_num(self.low_aligned), self.low_axis)
+        ssd = np.asarray(result.single_scattering, dtype=np.float32)
+        ssd[missing] = np.nan
+        ssd[~np.asarray(result.valid)] = np.nan
+        return ssd
+
 
 def low_loss_correction(core_signal, lowloss_path, roi) -> LowLossCorrection:
     """Use the paired low-loss SI: per-pixel energy drift from its zero-loss peak (both SIs

@@ -6,7 +6,10 @@ an image in the viewer (or HyperSpy):
 ``<El>_atomic_percent``, ``<El>_atomic_percent_err`` (1σ, Poisson + background
 extrapolation), ``<El>_counts`` (background-subtracted edge counts; the model's edge area
 with ``--method model``), ``<El>_background_failed`` (1 where the fit failed: NaN in the
-maps above, never a made-up number), ``t_over_lambda`` with ``--lowloss``; and
+maps above, never a made-up number), for Mn/Fe/Co/Ni ``<El>_white_line_ratio`` and
+``_err`` (on each pixel's Fourier-ratio single scattering with ``--lowloss``) and, with
+``--valence-calibration``, ``<El>_valence`` and ``_err``; ``t_over_lambda`` with
+``--lowloss``; and
 ``quantification.json``, the same summary ``--json`` prints. Files are written atomically;
 existing files are never overwritten.
 """
@@ -108,12 +111,41 @@ def _thickness_groups(nav, energy, low):
         yield index, kernel
 
 
+def _white_line_maps(data, energy, elements, calibrations) -> dict:
+    """Per pixel L3/L2 (2:1 step removed) ± error for each 3d metal, and the valence where a
+    calibration is given (NaN outside its range: never extrapolated)."""
+    from batteryscope.analysis.eels.white_lines import valence_from_ratio, white_line_ratio
+
+    from .eels_quantify import fit_background, white_line_plan
+
+    out = {}
+    for el in elements:
+        plan = white_line_plan(el, energy)
+        if plan is None or isinstance(plan, str):
+            continue
+        win, bg = plan
+        wl = white_line_ratio(data, energy, background=fit_background(data, energy, windows=bg),
+                              **win)
+        maps = {"white_line_ratio": (wl.ratio, f"{el} L3/L2"),
+                "white_line_ratio_err": (wl.ratio_std, f"{el} L3/L2 1σ")}
+        if el in calibrations:
+            cal, _ = calibrations[el]
+            v = valence_from_ratio(wl.ratio, wl.ratio_std, cal, flags=wl.flags)
+            maps["valence"] = (v.valence, f"{el} valence")
+            maps["valence_err"] = (v.valence_std, f"{el} valence 1σ")
+        out[el] = maps
+    return out
+
+
 def write_maps(out_dir, signal, data, energy: AxisCalibration, elements, *, scope: dict,
                source: str, method: str, t_over_lambda=None, summary: dict,
-               low_loss=None) -> list[str]:
+               low_loss=None, white_line_data=None, valence_calibrations=None) -> list[str]:
     """Quantify every pixel of ``data`` (the SI, drift-aligned if a low-loss was given) and
     write the maps to ``out_dir``; returns the written paths. ``low_loss`` = (aligned
-    low-loss SI, its energy axis): the model fit then convolves plural scattering in."""
+    low-loss SI, its energy axis): the model fit then convolves plural scattering in.
+    ``white_line_data``: the spectra the L3/L2 maps are measured on (default ``data``; the
+    per-pixel single scattering when a low loss was given); ``valence_calibrations``: as
+    :func:`.eels_valence.load_calibrations` returns, for valence maps."""
     from .hyperspy_adapter import save_signal, signal_from_array
 
     if np.ndim(data) < 2:
@@ -148,6 +180,11 @@ def write_maps(out_dir, signal, data, energy: AxisCalibration, elements, *, scop
         save(f"{el}_counts", quantities["counts"].astype(np.float32), f"{el} edge counts")
         save(f"{el}_background_failed", quantities["background_failed"],
              f"{el} background fit failed (1)")
+    wl_data = data if white_line_data is None else np.asarray(white_line_data)
+    for el, quantities in _white_line_maps(wl_data, energy, elements,
+                                           valence_calibrations or {}).items():
+        for name, (array, quantity) in quantities.items():
+            save(f"{el}_{name}", np.asarray(array, dtype=np.float32), quantity)
     if t_over_lambda is not None:
         save("t_over_lambda", np.asarray(t_over_lambda, dtype=np.float32), "t/λ")
     from .atomic_write import write_text_atomic

@@ -276,22 +276,35 @@ def quantify_spectrum(spectrum, energy: AxisCalibration, elements, *, beam_energ
             **scope, "elements": results}
 
 
+def white_line_plan(element: str, energy: AxisCalibration):
+    """(white-line windows, pre-edge background window) of a 3d metal's L2,3 edge on this
+    axis; None if the element has no white lines here; a str saying why if they do not
+    fit on the axis."""
+    from batteryscope.analysis.eels.white_lines import SPIN_ORBIT_eV, typical_windows
+
+    if element not in SPIN_ORBIT_eV:
+        return None
+    edge = eels_edges.edge(element, "L3")
+    win = typical_windows(element, edge.onset_eV)
+    bg = eels_edges.default_windows(edge).background
+    if bg[0] < energy.offset or win["continuum_window"][1] > energy.high:
+        return "L2,3 edge or its windows outside the spectrum"
+    return win, bg
+
+
 def white_line_rows(spectrum, energy: AxisCalibration, elements) -> dict:
     """L3/L2 ratio (Pearson 2:1 step) of each requested 3d metal whose L2,3 is in range."""
-    from batteryscope.analysis.eels.white_lines import (SPIN_ORBIT_eV, typical_windows,
-                                                        white_line_ratio)
+    from batteryscope.analysis.eels.white_lines import white_line_ratio
 
     out = {}
     for el in elements:
-        if el not in SPIN_ORBIT_eV:
+        plan = white_line_plan(el, energy)
+        if plan is None:
             continue
-        edge = eels_edges.edge(el, "L3")
-        win = typical_windows(el, edge.onset_eV)
-        bg = eels_edges.default_windows(edge).background
-        if bg[0] < energy.offset or win["continuum_window"][1] > energy.high:
-            out[el] = {"white_line_ratio": None,
-                       "white_line_note": "L2,3 edge or its windows outside the spectrum"}
+        if isinstance(plan, str):
+            out[el] = {"white_line_ratio": None, "white_line_note": plan}
             continue
+        win, bg = plan
         fit = fit_background(spectrum, energy, windows=bg)
         try:
             wl = white_line_ratio(spectrum, energy, background=fit, **win)
@@ -378,9 +391,12 @@ def quantify_file(path, elements, *, roi=None, beam_energy_keV=None, convergence
 
         data = aligned if aligned is not None else _signal_data(signal)
         low = None if lowloss is None else (corr.low_aligned, corr.low_axis)
+        # white lines per pixel need plural scattering removed from each pixel
+        wl_data = data if lowloss is None else corr.single_scattering_maps(energy)
         out["maps"] = write_maps(out_dir, signal, data, energy, elements, scope=scope,
                                  source=source, method=method, t_over_lambda=t_map,
-                                 summary=out, low_loss=low)
+                                 summary=out, low_loss=low, white_line_data=wl_data,
+                                 valence_calibrations=calibrations)
     return out
 
 

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from batteryscope.analysis.eels.white_lines import (FLAG_OUT_OF_CALIBRATION, ValenceCalibration,
+from batteryscope.analysis.eels.white_lines import (FLAG_AT_CALIBRATION_LIMIT,
+                                                    FLAG_OUT_OF_CALIBRATION, ValenceCalibration,
                                                     valence_from_ratio)
 
 from .errors import UserFacingError
@@ -75,8 +76,13 @@ def valence_fields(row: dict, calibration, windows) -> dict:
         return {**fields, "valence": None,
                 "valence_note": f"L3/L2 {ratio:.2f} outside the calibrated range "
                                 f"{lo:.2f}–{hi:.2f} (not extrapolated)"}
-    return {**fields, "valence": float(v.valence[0]), "valence_err": float(v.valence_std[0]),
-            "valence_calibration_err": float(v.calibration_std[0])}
+    out = {**fields, "valence": float(v.valence[0]), "valence_err": float(v.valence_std[0]),
+           "valence_calibration_err": float(v.calibration_std[0])}
+    if v.flags[0] & FLAG_AT_CALIBRATION_LIMIT:
+        lo, hi = calibration.ratio_range
+        out["valence_note"] = (f"L3/L2 {ratio:.3f} just outside the calibrated range "
+                               f"{lo:.3f}–{hi:.3f}, within 2σ: the end member's valence")
+    return out
 
 
 def _same_windows(a: dict, b: dict) -> bool:

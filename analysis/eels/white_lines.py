@@ -55,6 +55,7 @@ FLAG_BACKGROUND = 1          # background fit failed, or non-finite counts
 FLAG_NONPOSITIVE = 2         # L3 or L2 <= 0, or continuum not above 3σ (no edge): ratio NaN
 FLAG_PEAK_AT_EDGE = 4        # a maximum sits on the edge of its window (step misplaced)
 FLAG_OUT_OF_CALIBRATION = 8  # ratio outside the calibrated range: valence is NaN
+FLAG_AT_CALIBRATION_LIMIT = 16  # just outside, within its error: the end valence is given
 _CHUNK = 2048
 
 
@@ -320,10 +321,13 @@ class Valence:
 
 
 def valence_from_ratio(ratio, ratio_std, calibration: ValenceCalibration, *,
-                       flags=None) -> Valence:
+                       flags=None, limit_sigma: float = 2.0) -> Valence:
     """Valence by piecewise-linear inversion of a calibration curve, with uncertainty.
 
-    Ratios outside the calibrated range are not extrapolated: the valence is NaN and
+    Ratios outside the calibrated range are not extrapolated. One within ``limit_sigma`` of
+    its own error of the nearest end is consistent with the end member (a noisy pixel of
+    MnO2 itself, say): it gets the end valence with its error and
+    :data:`FLAG_AT_CALIBRATION_LIMIT`. Farther out the valence is NaN and
     :data:`FLAG_OUT_OF_CALIBRATION` is set. Incoming ``flags`` (e.g. from
     :func:`white_line_ratio`) are kept.
     """
@@ -339,15 +343,23 @@ def valence_from_ratio(ratio, ratio_std, calibration: ValenceCalibration, *,
     r = np.asarray(calibration.ratios, float)[order]
     v = np.asarray(calibration.valences, float)[order]
     s = np.asarray(calibration.ratio_stds, float)[order]
+    if not limit_sigma >= 0:
+        raise ValueError(f"limit_sigma must be >= 0, got {limit_sigma}")
     inside = (ratio >= r[0]) & (ratio <= r[-1])
-    k = np.clip(np.searchsorted(r, np.where(inside, ratio, r[0]), side="right") - 1, 0, r.size - 2)
+    with np.errstate(invalid="ignore"):
+        near = ~inside & np.isfinite(ratio) & (
+            np.minimum(np.abs(ratio - r[0]), np.abs(ratio - r[-1])) <= limit_sigma * ratio_std)
+    clamped = np.clip(ratio, r[0], r[-1])
+    use = np.where(inside | near, clamped, r[0])
+    k = np.clip(np.searchsorted(r, use, side="right") - 1, 0, r.size - 2)
     dr, dv = r[k + 1] - r[k], v[k + 1] - v[k]
-    t = (ratio - r[k]) / dr
+    t = (use - r[k]) / dr
     val = v[k] + t * dv
     val_std = np.abs(dv / dr) * ratio_std
     cal_std = np.abs(dv / dr) * np.hypot((1 - t) * s[k], t * s[k + 1])
-    out = ~inside | ~np.isfinite(ratio)
+    out = ~(inside | near) | ~np.isfinite(ratio)
     fl = fl | np.where(out & np.isfinite(ratio), FLAG_OUT_OF_CALIBRATION, 0).astype(np.uint8)
+    fl = fl | np.where(near, FLAG_AT_CALIBRATION_LIMIT, 0).astype(np.uint8)
     nan = lambda a: np.where(out, np.nan, a)  # noqa: E731
     return Valence(nan(val), nan(val_std), nan(cal_std), fl, calibration)
 

@@ -173,3 +173,17 @@ def test_demo_si_ratio_tracks_truth_on_single_scattering():
     r, t = res.ratio[inside], truth[inside]
     assert np.corrcoef(r, t)[0, 1] > 0.99
     assert np.all(np.abs(r / t - 1) < 0.3)      # the method bias, stated, not hidden
+
+
+def test_just_outside_the_range_within_its_error_is_the_end_member():
+    from batteryscope.analysis.eels.white_lines import FLAG_AT_CALIBRATION_LIMIT
+
+    cal = ValenceCalibration("Mn", (2.0, 3.0, 4.0), (3.6, 2.5, 2.0), (0.0, 0.0, 0.0), "t", "t")
+    val = valence_from_ratio(np.array([1.9, 1.9, 3.75, 1.5]), np.array([0.1, 0.02, 0.1, 0.1]), cal)
+    assert val.valence[0] == 4.0 and val.flags[0] == FLAG_AT_CALIBRATION_LIMIT   # 1σ below
+    assert val.valence_std[0] == pytest.approx(0.1 * 1.0 / 0.5)                  # end slope
+    assert np.isnan(val.valence[1]) and val.flags[1] & FLAG_OUT_OF_CALIBRATION     # 5σ below
+    assert val.valence[2] == 2.0 and val.flags[2] == FLAG_AT_CALIBRATION_LIMIT     # 1.5σ above
+    assert np.isnan(val.valence[3])
+    strict = valence_from_ratio(np.array([1.9]), np.array([0.1]), cal, limit_sigma=0.0)
+    assert np.isnan(strict.valence[0]) and strict.flags[0] & FLAG_OUT_OF_CALIBRATION

@@ -242,8 +242,10 @@ def test_out_writes_calibrated_maps_that_match_the_truth(si_path, tmp_path, caps
     for el in EDGES:
         for q in ("atomic_percent", "atomic_percent_err", "counts", "background_failed"):
             assert f"{el}_{q}.hspy" in names
+    for el in ("Mn", "Ni"):               # 3d metals also get their L3/L2 maps
+        assert f"{el}_white_line_ratio.hspy" in names and f"{el}_white_line_ratio_err.hspy" in names
     summary = json.loads((out_dir / "quantification.json").read_text())
-    assert len(summary["maps"]) == 12
+    assert len(summary["maps"]) == 16
     mn = hs.load(str(out_dir / "Mn_atomic_percent.hspy"))
     err_map = hs.load(str(out_dir / "Mn_atomic_percent_err.hspy")).data
     assert mn.data.shape == (NY, NX)
