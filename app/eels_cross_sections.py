@@ -7,8 +7,10 @@ Sources
 BSD-3-Clause), integrated over q by :mod:`batteryscope.analysis.eels.cross_sections`. Works
 offline; K (Li–Si), L2,3 (P, S, Ti–Cu) and M4,5 (La, Ce) where shipped. The L2,3 (M4,5)
 table is put at the L3 (M5) onset with weight 2/3 (6/10) and at the L2 (M4) onset with
-weight 1/3 (4/10); onsets from :mod:`batteryscope.analysis.eels.edges`. White lines are not
-included. Convergence: proper integration over the illumination cone (``"aperture"``).
+weight 1/3 (4/10); onsets from :mod:`batteryscope.analysis.eels.edges`. A whole-L-shell
+request (``"Mn_L3"``) also adds the L1 (2s) table at the L1 onset for Ti–Cu, as the
+hydrogenic ``X_L3`` does. White lines are not included. Convergence: proper integration
+over the illumination cone (``"aperture"``).
 
 ``source="hydrogenic"``: exspy's hydrogenic GOS, described below (K and L only).
 
@@ -178,6 +180,7 @@ _SHELLS = {
     "L2,3": ("L23", ("L3", "L2"), (2 / 3, 1 / 3)),
     "L23": ("L23", ("L3", "L2"), (2 / 3, 1 / 3)),
     "L2": ("L23", ("L2",), (1 / 3,)),
+    "L1": ("L1", ("L1",), (1.0,)),
     "M5": ("M45", ("M5", "M4"), (0.6, 0.4)),
     "M4,5": ("M45", ("M5", "M4"), (0.6, 0.4)),
     "M45": ("M45", ("M5", "M4"), (0.6, 0.4)),
@@ -185,8 +188,31 @@ _SHELLS = {
 }
 
 
+#: requests that mean the whole L shell: the L1 (2s) table is added at its own onset
+_WHOLE_L = ("L3", "L2,3", "L23")
+
+
 def _hartree_slater_plan(edge: str):
-    """(table name, [(onset, weight)]) for an edge, or None if no table is shipped."""
+    """[(table name, [(onset, weight)]), ...] for an edge, or None if no table is shipped.
+
+    A whole-L-shell request (``X_L3``) also gets the L1 table at the L1 onset where one is
+    shipped (Ti–Cu), as exspy's hydrogenic ``X_L3`` includes L1 above its onset: the
+    weak 2s edge lies under the next metal's L2,3 (Mn L1 769 eV, Co L3 779 eV).
+    """
+    main = _table_plan(edge)
+    if main is None:
+        return None
+    element, subshell = _split_edge(edge)
+    parts = [main]
+    if subshell in _WHOLE_L:
+        l1 = _table_plan(f"{element}_L1")
+        if l1 is not None:
+            parts.append(l1)
+    return parts
+
+
+def _table_plan(edge: str):
+    """(table name, [(onset, weight)]) for one table, or None if it is not shipped."""
     from batteryscope.analysis.eels.cross_sections import available_gos_tables
     from batteryscope.analysis.eels.edge_table import EDGES
 
@@ -276,9 +302,9 @@ def cross_sections(edges: Iterable[str], energy_eV, *, beam_energy_keV: float,
     for edge in edges:
         if used[edge] != HARTREE_SLATER:
             continue
-        name, onsets = _hartree_slater_plan(edge)
-        out[edge] = differential_cross_section(load_gos_table(name), e, onsets=onsets,
-                                               beam_energy_keV=float(beam_energy_keV),
-                                               convergence_mrad=float(convergence_mrad),
-                                               collection_mrad=float(collection_mrad))
+        out[edge] = sum(differential_cross_section(load_gos_table(name), e, onsets=onsets,
+                                                   beam_energy_keV=float(beam_energy_keV),
+                                                   convergence_mrad=float(convergence_mrad),
+                                                   collection_mrad=float(collection_mrad))
+                        for name, onsets in _hartree_slater_plan(edge))
     return {edge: out[edge] for edge in edges}

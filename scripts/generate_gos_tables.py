@@ -5,7 +5,7 @@ Usage::
 
     python scripts/generate_gos_tables.py [EDGE ...]      # e.g. O_K Ni_L23; default: all
 
-Each edge becomes ``analysis/eels/gos_data/<Element>_<K|L23|M45>.npz`` holding::
+Each edge becomes ``analysis/eels/gos_data/<Element>_<K|L1|L23|M45>.npz`` holding::
 
     gos        float32 (n_eps, n_q)  df/dE per eV for the whole subshell (all N electrons)
     eps_eV     float64 (n_eps,)      kinetic energy of the ejected electron (energy above
@@ -45,6 +45,10 @@ EDGES = {
     "Cr_L23": (24, "2p"), "Mn_L23": (25, "2p"), "Fe_L23": (26, "2p"), "Co_L23": (27, "2p"),
     "Ni_L23": (28, "2p"), "Cu_L23": (29, "2p"),
     "La_M45": (57, "3d"), "Ce_M45": (58, "3d"),
+    # L1 (2s) of the 3d metals: weak, but ~130-150 eV above L3, under the next metal's L2,3
+    # (Mn L1 769 eV, Co L3 779 eV in NMC); the L2,3 loader adds it at the L1 onset
+    "Ti_L1": (22, "2s"), "V_L1": (23, "2s"), "Cr_L1": (24, "2s"), "Mn_L1": (25, "2s"),
+    "Fe_L1": (26, "2s"), "Co_L1": (27, "2s"), "Ni_L1": (28, "2s"), "Cu_L1": (29, "2s"),
 }
 
 #: kinetic energy of the ejected electron (eV): 0.5 eV steps near threshold (where

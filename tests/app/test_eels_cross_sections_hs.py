@@ -103,3 +103,18 @@ def test_m45_of_lanthanum_works_offline():
     e = np.arange(820.0, 900.0, 1.0)
     sig = cross_sections(["La_M5"], e, **SCOPE)["La_M5"]
     assert np.all(sig[e < 832] == 0) and np.all(sig[e > 833] > 0)
+
+
+def test_whole_l_shell_adds_the_l1_edge_at_its_onset():
+    """Mn L1 (2s, 769 eV) sits 10 eV under Co L3 in NMC: a whole-L request carries it, at
+    its own onset, with the magnitude of the shipped L1 table (checked against Scofield in
+    tests/analysis/test_eels_gos_vs_scofield.py); "Mn_L1" alone is that part."""
+    e = np.arange(700.0, 900.0, 0.5)
+    sig = cross_sections(["Mn_L3", "Mn_L2", "Mn_L1"], e, source="hartree-slater", **SCOPE)
+    below, above = np.searchsorted(e, 768.0), np.searchsorted(e, 771.0)
+    assert sig["Mn_L1"][below] == 0 and sig["Mn_L1"][above] > 0
+    step = sig["Mn_L3"][above] - sig["Mn_L3"][below]
+    assert step == pytest.approx(sig["Mn_L1"][above], rel=0.1)
+    assert 0.03 < sig["Mn_L1"][above] / sig["Mn_L3"][above] < 0.3   # weak next to L2,3
+    # the L2-only request does not take L1
+    assert sig["Mn_L2"][above] < sig["Mn_L3"][above] - 0.9 * sig["Mn_L1"][above]
