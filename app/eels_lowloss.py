@@ -89,10 +89,10 @@ def low_loss_correction(core_signal, lowloss_path, roi) -> LowLossCorrection:
     aligned = align_energy(core.astype(np.float32), core_e, drift, fill="nan")
     ll_aligned = align_energy(ll.astype(np.float32), low_e, drift, fill="nan")
     t = t_over_lambda(ll, low_e)
-    core_sum = _sum_roi(aligned, roi, missing="nan")
+    partial, missing = _sum_roi(aligned, roi, with_missing=True)
+    core_sum = np.where(missing, np.nan, partial)     # the model fit leaves those out
     ll_sum = np.nan_to_num(_sum_roi(ll_aligned, roi))
-    ssd = fourier_ratio_deconvolution(np.nan_to_num(_sum_roi(aligned, roi)), core_e, ll_sum,
-                                      low_e)
+    ssd = fourier_ratio_deconvolution(np.nan_to_num(partial), core_e, ll_sum, low_e)
     if not bool(ssd.valid):
         raise QuantificationError("Fourier-ratio deconvolution failed for the summed "
                                   f"spectrum (t/λ {float(ssd.t_over_lambda):.2f}); "

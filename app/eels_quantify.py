@@ -322,20 +322,21 @@ def _signal_data(signal) -> np.ndarray:
     return np.asarray(signal.data.compute() if hasattr(signal.data, "compute") else signal.data)
 
 
-def _sum_roi(data, roi, *, missing="skip"):
-    """Sum over the ROI's pixels. NaN channels (from drift alignment at the spectrum ends)
-    are skipped (``missing="skip"``), or make the channel NaN (``"nan"``: a partial sum
-    would be a false dip at the ends of the range)."""
+def _sum_roi(data, roi, *, with_missing: bool = False):
+    """Sum over the ROI's pixels; NaN channels (from drift alignment at the spectrum ends)
+    are skipped. ``with_missing``: also return the channels some ROI pixel lacks (there the
+    sum is partial: a false dip at the ends of the range for a fit)."""
     if roi is not None:
         x0, y0, x1, y1 = roi
         data = data[y0:y1, x0:x1]
     n_nav = data.ndim - 1
     if not n_nav:
-        return np.asarray(data, dtype=np.float64)
+        total = np.asarray(data, dtype=np.float64)
+        return (total, np.isnan(total)) if with_missing else total
     axes = tuple(range(n_nav))
     total = np.asarray(np.nansum(data, axis=axes), dtype=np.float64)
-    if missing == "nan":
-        total[np.any(np.isnan(data), axis=axes)] = np.nan
+    if with_missing:
+        return total, np.any(np.isnan(data), axis=axes)
     return total
 
 
@@ -391,8 +392,12 @@ def quantify_file(path, elements, *, roi=None, beam_energy_keV=None, convergence
 
         data = aligned if aligned is not None else _signal_data(signal)
         low = None if lowloss is None else (corr.low_aligned, corr.low_axis)
-        # white lines per pixel need plural scattering removed from each pixel
-        wl_data = data if lowloss is None else corr.single_scattering_maps(energy)
+        # white lines per pixel need plural scattering removed from each pixel (only
+        # deconvolved when some element has white-line maps on this axis)
+        wl_data = data
+        if lowloss is not None and any(isinstance(white_line_plan(el, energy), tuple)
+                                       for el in elements):
+            wl_data = corr.single_scattering_maps(energy)
         out["maps"] = write_maps(out_dir, signal, data, energy, elements, scope=scope,
                                  source=source, method=method, t_over_lambda=t_map,
                                  summary=out, low_loss=low, white_line_data=wl_data,
